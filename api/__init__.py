@@ -1,0 +1,1 @@
+"""HTTP layer: a thin FastAPI shell over ``gis_platform``."""

@@ -1,0 +1,59 @@
+"""Application factory: ``create_app(settings)``; the engine lives on ``app.state`` for the app's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import gis_platform
+from gis_platform.catalog import load_catalog
+from gis_platform.db import make_engine
+from gis_platform.settings import REPO_ROOT, Settings, load_settings
+
+from .errors import install_error_handlers
+from .routes import health, layers
+
+WEB_DIR = REPO_ROOT / "web"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="国土空间规划“一张图”平台 API",
+        description="County territorial spatial planning one-map platform: layers, versions, compliance checks.",
+        version=gis_platform.__version__,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = load_catalog(settings.layers_dir)  # validated at start-up: a bad catalogue stops the service
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    _mount_web(app, WEB_DIR)
+    return app
+
+
+def _mount_web(app: FastAPI, web_dir: Path) -> None:
+    index = web_dir / "index.html"
+    if not index.exists():
+        return
+
+    @app.get("/", include_in_schema=False)
+    def home() -> FileResponse:
+        return FileResponse(index)
+
+    app.mount("/web", StaticFiles(directory=web_dir), name="web")

@@ -1,0 +1,956 @@
+"""The layer catalogue: the only reader of the ``layers/`` folder.
+
+Three data files live in ``layers/``:
+
+* ``catalog.yaml`` — the standard county layers (code, names, group, geometry, fields, style, role …),
+  plus ``storage_srid`` and ``default_area_model``;
+* ``landuse.yaml`` — the 用地用海 classification (2023 guide) with construction / agricultural /
+  linear-infrastructure / urban-construction flags; second- and third-level codes inherit the flags of
+  their parent unless they override them;
+* ``land_survey_codes.yaml`` — the 三调 地类 code table (DLBM → DLMC, first-level class, 耕地?, 建设用地?)
+  and the 城镇村属性码 (CZCSXM) table.
+
+Everything is validated on load.  A problem raises :class:`~gis_platform.errors.CatalogError` whose
+message names the file, the entry (layer code, land-use code, DLBM …) and the problem; every problem
+found in a file is reported, one per line.  The result is an immutable :class:`Catalog`.
+
+Note that 用地用海 codes and 三调 DLBM codes overlap while meaning different things (用地用海 ``1001`` is
+工业用地, 三调 ``1001`` is 铁路用地): :meth:`Catalog.land_use` / :meth:`Catalog.is_construction` take
+用地用海 codes only, :meth:`Catalog.land_survey_class` takes 三调 DLBM codes only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal, TypeVar, get_args
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic import Field as PydanticField
+
+from gis_platform.errors import CatalogError, UnknownLandUseError, UnknownLayerError
+
+__all__ = [
+    "CATALOG_FILE",
+    "DEFAULT_LAYERS_DIR",
+    "GROUPS",
+    "LANDUSE_FILE",
+    "LAND_SURVEY_FILE",
+    "ROLES",
+    "Catalog",
+    "Field",
+    "LandSurveyClass",
+    "LandUseClass",
+    "Layer",
+    "Style",
+    "StyleCategorization",
+    "StyleCategory",
+    "TownVillageAttribute",
+    "clear_catalog_cache",
+    "load_catalog",
+]
+
+DEFAULT_LAYERS_DIR: Final[Path] = Path(__file__).resolve().parents[1] / "layers"
+CATALOG_FILE: Final[str] = "catalog.yaml"
+LANDUSE_FILE: Final[str] = "landuse.yaml"
+LAND_SURVEY_FILE: Final[str] = "land_survey_codes.yaml"
+
+Group = Literal["现状", "规划", "管理"]
+GeometryType = Literal["polygon", "line", "point"]
+FieldType = Literal["string", "integer", "number"]
+Unit = Literal["m2", "hectare", "mu", "km2", "person", "10k_yuan"]
+Role = Literal[
+    "township_boundary",  # XZQ: 乡镇行政区 (statistics by township, splitting parcels)
+    "land_survey",  # DLTB: 三调地类图斑 (现状, 地类统计)
+    "red_line_farmland",  # YJJBNT: 永久基本农田
+    "red_line_ecology",  # STBHHX: 生态保护红线
+    "urban_boundary",  # CZKFBJ: 城镇开发边界
+    "zoning",  # GHFQ: 规划分区
+    "township_plan",  # YDYHGHFQ: 乡镇国土空间规划 用地用海
+    "hazard_zone",  # DZZHYFQ: 地质灾害易发区
+    "hazard_point",  # DZZHD: 地质灾害隐患点
+    "other",  # any further layer; the only role several layers may share
+]
+AreaModel = Literal["ellipsoidal", "planar"]
+
+#: Layer groups in layer-tree order.
+GROUPS: Final[tuple[str, ...]] = get_args(Group)
+#: The closed set of layer roles (``other`` may be shared; every other role names at most one layer).
+ROLES: Final[tuple[str, ...]] = get_args(Role)
+SHAREABLE_ROLE: Final[str] = "other"
+
+_COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_DASH_RE = re.compile(r"^\d+(\.\d+)?([ ,]+\d+(\.\d+)?)*$")
+_LAYER_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_FIELD_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_LAND_USE_CODE_RE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+_DLBM_RE = re.compile(r"^[0-9]{2}([0-9A-Z]{2})?$")
+
+
+# --------------------------------------------------------------------------------------------------
+# Value validators
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_colour(value: str) -> str:
+    if not _COLOUR_RE.match(value):
+        raise ValueError(f"bad colour {value!r}: must be #RRGGBB (six hex digits)")
+    return value.upper()
+
+
+def _check_dash(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _DASH_RE.match(value.strip()):
+        raise ValueError(f"bad dash pattern {value!r}: must be numbers separated by spaces, e.g. '6 4'")
+    return " ".join(re.split(r"[ ,]+", value.strip()))
+
+
+def _require_str(value: Any) -> Any:
+    """Reject non-strings for code-like keys, with a hint about YAML's number parsing."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f"must be a quoted string, got {type(value).__name__} {value!r} "
+            "(YAML reads unquoted 0101 as the octal number 65 and 01 as 1: write '0101')"
+        )
+    return value.strip()
+
+
+def _check_field_name(value: str) -> str:
+    if not _FIELD_NAME_RE.match(value):
+        raise ValueError(f"bad field name {value!r}: must be upper-case letters, digits or '_' as in the data standard")
+    return value
+
+
+Colour = Annotated[str, AfterValidator(_check_colour)]
+Dash = Annotated[str | None, AfterValidator(_check_dash)]
+CodeStr = Annotated[str, BeforeValidator(_require_str)]
+FieldName = Annotated[str, BeforeValidator(_require_str), AfterValidator(_check_field_name)]
+NonEmptyStr = Annotated[str, PydanticField(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    """Base of every catalogue model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------------
+
+
+class Field(_Frozen):
+    """One attribute of a layer, named as in the data standard (upper case)."""
+
+    name: FieldName
+    label_zh: NonEmptyStr
+    label_en: NonEmptyStr
+    type: FieldType
+    key: StrictBool = False
+    """Shown in identify / check result tables."""
+    unit: Unit | None = None
+    """Unit of a numeric value (``m2``, ``hectare``, ``mu``, ``km2``, ``person``, ``10k_yuan`` = 万元)."""
+    aliases: tuple[FieldName, ...] = ()
+    """Other names the same attribute carries in data seen in the wild (e.g. ``DLDM`` for ``DLBM``)."""
+
+
+class StyleCategory(_Frozen):
+    """One class of a categorised style; unset drawing attributes fall back to the layer's base style."""
+
+    values: tuple[CodeStr, ...] = PydanticField(min_length=1)
+    label_zh: NonEmptyStr
+    label_en: str | None = None
+    fill: Colour | None = None
+    fill_opacity: float | None = PydanticField(default=None, ge=0.0, le=1.0)
+    stroke: Colour | None = None
+    stroke_width: float | None = PydanticField(default=None, ge=0.0)
+    dash: Dash = None
+    marker_color: Colour | None = None
+
+    def matches(self, value: str, match: Literal["exact", "prefix"]) -> bool:
+        """Whether an attribute value falls in this class."""
+        if match == "exact":
+            return value in self.values
+        return any(value.startswith(v) for v in self.values)
+
+
+class StyleCategorization(_Frozen):
+    """A categorised style: classes keyed on one attribute, first matching class wins."""
+
+    field: FieldName
+    match: Literal["exact", "prefix"] = "exact"
+    categories: tuple[StyleCategory, ...] = PydanticField(min_length=1)
+
+    def category_for(self, value: str | None) -> StyleCategory | None:
+        """The first class matching ``value`` (stripped; upper-cased for prefix matching on codes), or None."""
+        if value is None:
+            return None
+        text = value.strip()
+        if self.match == "prefix":
+            text = text.upper()
+        for category in self.categories:
+            if category.matches(text, self.match):
+                return category
+        return None
+
+
+class Style(_Frozen):
+    """Map style of a layer, in the colours of Chinese planning practice (see the YAML for sources)."""
+
+    fill: Colour | None = None
+    fill_opacity: float = PydanticField(default=0.5, ge=0.0, le=1.0)
+    stroke: Colour = "#000000"
+    stroke_width: float = PydanticField(default=1.0, ge=0.0)
+    dash: Dash = None
+    pattern: Literal["solid", "hatch", "none"] = "solid"
+    """Fill pattern hint for the front end (``hatch`` = diagonal hatching, ``none`` = outline only)."""
+    marker_color: Colour | None = None
+    marker_radius: float | None = PydanticField(default=None, gt=0.0)
+    categorized: StyleCategorization | None = None
+
+    def resolve(self, value: str | None = None) -> dict[str, Any]:
+        """Drawing attributes for a feature whose categorised attribute has ``value``."""
+        keys = ("fill", "fill_opacity", "stroke", "stroke_width", "dash", "marker_color")
+        out: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        out["pattern"] = self.pattern
+        out["marker_radius"] = self.marker_radius
+        category = self.categorized.category_for(value) if self.categorized else None
+        if category is not None:
+            for k in keys:
+                override = getattr(category, k)
+                if override is not None:
+                    out[k] = override
+            out["label_zh"] = category.label_zh
+        return out
+
+
+class Layer(_Frozen):
+    """One standard layer of the county one-map."""
+
+    code: CodeStr
+    name_zh: NonEmptyStr
+    name_en: NonEmptyStr
+    group: Group
+    geometry_type: GeometryType
+    role: Role
+    check_enabled: StrictBool
+    """Whether a parcel compliance check looks at this layer by default."""
+    feature_id_field: FieldName
+    name_field: FieldName | None = None
+    fields: tuple[Field, ...] = PydanticField(min_length=1)
+    style: Style
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Layer:
+        if not _LAYER_CODE_RE.match(self.code):
+            raise ValueError(f"bad layer code {self.code!r}: must be upper-case letters, digits or '_'")
+        seen: dict[str, str] = {}  # upper-cased name or alias -> field that owns it
+        for f in self.fields:
+            if f.name.upper() in seen:
+                owner = seen[f.name.upper()]
+                if owner.upper() == f.name.upper():
+                    raise ValueError(f"duplicate field name {f.name!r} (field names must be unique, ignoring case)")
+                raise ValueError(f"field name {f.name!r} is already an alias of field {owner!r}")
+            seen[f.name.upper()] = f.name
+        for f in self.fields:
+            for alias in f.aliases:
+                alias_owner = seen.get(alias.upper())
+                if alias_owner is not None and alias_owner != f.name:
+                    raise ValueError(f"alias {alias!r} of field {f.name!r} clashes with field {alias_owner!r}")
+                if alias_owner == f.name:
+                    raise ValueError(f"alias {alias!r} of field {f.name!r} repeats a name the field already has")
+                seen[alias.upper()] = f.name
+        names = ", ".join(f.name for f in self.fields)
+        field_names = {f.name for f in self.fields}
+        if self.feature_id_field not in field_names:
+            raise ValueError(f"feature_id_field {self.feature_id_field!r} is not among the fields ({names})")
+        if self.name_field is not None and self.name_field not in field_names:
+            raise ValueError(f"name_field {self.name_field!r} is not among the fields ({names})")
+        if self.style.categorized is not None and self.style.categorized.field not in field_names:
+            raise ValueError(
+                f"style.categorized.field {self.style.categorized.field!r} is not among the fields ({names})"
+            )
+        if self.geometry_type == "point":
+            if self.style.marker_color is None or self.style.marker_radius is None:
+                raise ValueError("a point layer's style needs marker_color and marker_radius")
+        elif self.geometry_type == "polygon" and self.style.fill is None:
+            raise ValueError("a polygon layer's style needs a fill colour (use fill_opacity 0 for outline only)")
+        return self
+
+    @property
+    def key_fields(self) -> tuple[Field, ...]:
+        """Fields shown in identify / check tables, in catalogue order."""
+        return tuple(f for f in self.fields if f.key)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Canonical field names in catalogue order."""
+        return tuple(f.name for f in self.fields)
+
+    def get_field(self, name: str) -> Field | None:
+        """The field called ``name`` or carrying it as an alias (case-insensitive), or None."""
+        wanted = name.strip().upper()
+        for f in self.fields:
+            if f.name.upper() == wanted or any(a.upper() == wanted for a in f.aliases):
+                return f
+        return None
+
+    def map_fields(self, source_names: Iterable[str]) -> dict[str, str]:
+        """Map source field names to canonical catalogue names.
+
+        Matching is case-insensitive (surrounding blanks ignored) on the canonical name first (an exact
+        spelling preferred), then on the aliases.  A canonical name is given to one source field only: when
+        a source carries both the canonical name and an alias (``DLBM`` and ``DLDM``), the canonical one
+        wins and the alias keeps its own name, so the mapped names stay unique.  Unknown fields map to
+        themselves and are kept.
+        """
+        names = list(source_names)
+        by_name = {f.name.upper(): f.name for f in self.fields}
+        by_alias = {a.upper(): f.name for f in self.fields for a in f.aliases}
+        result: dict[str, str] = {}
+        taken: set[str] = set()
+        exact = {f.name for f in self.fields}
+        for src in names:  # pass 1: canonical names spelled exactly
+            if src in exact and src not in taken:
+                result[src] = src
+                taken.add(src)
+        for src in names:  # pass 2: canonical names in another case
+            canonical = by_name.get(src.strip().upper())
+            if src not in result and canonical is not None and canonical not in taken:
+                result[src] = canonical
+                taken.add(canonical)
+        for src in names:  # pass 3: aliases; whatever is left keeps its own name
+            if src in result:
+                continue
+            canonical = by_alias.get(src.strip().upper())
+            if canonical is not None and canonical not in taken:
+                result[src] = canonical
+                taken.add(canonical)
+            else:
+                result[src] = src
+        return {src: result[src] for src in names}
+
+
+class _CatalogFile(_Frozen):
+    storage_srid: StrictInt
+    default_area_model: AreaModel
+    layers: list[dict[str, Any]] = PydanticField(min_length=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# 用地用海 classification
+# --------------------------------------------------------------------------------------------------
+
+
+class LandUseClass(_Frozen):
+    """One 用地用海 class with its flags resolved (inherited from the parent unless overridden)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    level: int
+    parent: str | None
+    construction: bool
+    """建设用地."""
+    agricultural: bool
+    """农用地 in the sense of the platform (01–05, see landuse.yaml for 06)."""
+    linear_infrastructure: bool
+    """Linear infrastructure that may be 'conditional' inside the ecological red line."""
+    urban_construction: bool
+    """Urban construction that must lie inside the urban development boundary."""
+    sea: bool
+    """A sea use (18–22, 24)."""
+
+    @property
+    def first_level(self) -> str:
+        """The first-level code (two digits)."""
+        return self.code[:2]
+
+
+_LAND_USE_FLAGS: Final[tuple[str, ...]] = (
+    "construction",
+    "agricultural",
+    "linear_infrastructure",
+    "urban_construction",
+    "sea",
+)
+
+
+class _LandUseEntry(_Frozen):
+    code: CodeStr
+    name_zh: NonEmptyStr
+    name_en: NonEmptyStr
+    construction: StrictBool | None = None
+    agricultural: StrictBool | None = None
+    linear_infrastructure: StrictBool | None = None
+    urban_construction: StrictBool | None = None
+    sea: StrictBool | None = None
+    children: list[dict[str, Any]] = []
+
+
+class _LandUseFile(_Frozen):
+    source: str
+    classes: list[dict[str, Any]] = PydanticField(min_length=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# 三调 地类 codes
+# --------------------------------------------------------------------------------------------------
+
+
+class LandSurveyClass(_Frozen):
+    """One 三调 地类 (DLBM) with its first-level class and flags."""
+
+    dlbm: str
+    dlmc: str
+    name_en: str
+    class_code: str
+    class_name_zh: str
+    is_cultivated: bool
+    """耕地 (01xx)."""
+    is_construction: bool
+    """建设用地 in the 三大类 sense of the 三调."""
+
+
+class TownVillageAttribute(_Frozen):
+    """One 城镇村属性码 (CZCSXM) of the 三调."""
+
+    code: CodeStr
+    name_zh: NonEmptyStr
+    name_en: NonEmptyStr
+
+
+class _SurveyCodeEntry(_Frozen):
+    dlbm: CodeStr
+    dlmc: NonEmptyStr
+    name_en: NonEmptyStr
+    is_cultivated: StrictBool | None = None
+    is_construction: StrictBool | None = None
+
+
+class _SurveyClassEntry(_Frozen):
+    code: CodeStr
+    name_zh: NonEmptyStr
+    name_en: NonEmptyStr
+    is_cultivated: StrictBool
+    is_construction: StrictBool
+    codes_share_prefix: StrictBool = True
+    codes: list[dict[str, Any]] = PydanticField(min_length=1)
+
+
+class _SurveyFile(_Frozen):
+    source: str
+    classes: list[dict[str, Any]] = PydanticField(min_length=1)
+    town_village_attributes: list[dict[str, Any]] = []
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading helpers
+# --------------------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Problems:
+    """Collects the problems of one file; raises them together as one :class:`CatalogError`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, entry: str, problem: str) -> None:
+        self.items.append((entry, problem))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [f"{self.path}: {entry}: {problem}" for entry, problem in self.items]
+        first_entry, first_problem = self.items[0]
+        raise CatalogError(
+            "\n".join(lines),
+            file=str(self.path),
+            entry=first_entry,
+            problem=first_problem,
+            problems=[{"entry": e, "problem": p} for e, p in self.items],
+        )
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe_validation_error(error: ValidationError) -> list[str]:
+    """Human-readable problems from a pydantic error (one per pydantic error)."""
+    problems: list[str] = []
+    for err in error.errors(include_url=False):
+        loc = tuple(err["loc"])
+        where = _format_loc(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _format_loc(loc[:-1])
+            problems.append(f"unknown key {loc[-1]!r}" + (f" in {parent}" if parent else ""))
+            continue
+        if kind == "missing":
+            problems.append(f"missing key {where!r}")
+            continue
+        ctx = err.get("ctx") or {}
+        message = str(ctx["error"]) if kind == "value_error" and "error" in ctx else err["msg"]
+        value = err.get("input")
+        shown = f" (got {value!r})" if kind != "value_error" and isinstance(value, (str, int, float, bool)) else ""
+        problems.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
+    return problems
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], raw: Any, problems: _Problems, entry: str) -> _M | None:
+    """Validate ``raw`` as ``model``; on failure record the problems under ``entry`` and return None."""
+    if not isinstance(raw, Mapping):
+        problems.add(entry, f"expected a mapping of keys, got {type(raw).__name__} {raw!r}")
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for problem in _describe_validation_error(exc):
+            problems.add(entry, problem)
+        return None
+
+
+def _read_yaml(path: Path) -> tuple[Any, bytes]:
+    """Parse one YAML file; syntax errors become CatalogErrors with the line and column."""
+    if not path.is_file():
+        raise CatalogError(
+            f"{path}: (file): catalogue file is missing", file=str(path), entry="(file)", problem="missing"
+        )
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{path}: (file): not UTF-8 text (byte {exc.start})", file=str(path), entry="(file)", problem="not UTF-8"
+        ) from exc
+    try:
+        parsed = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
+        context = getattr(exc, "context", None)
+        context_mark = getattr(exc, "context_mark", None)
+        detail = f"{context}: {problem}" if context else str(problem)
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            detail += f" (the enclosing construct starts at line {context_mark.line + 1})"
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+        message = f"{kind} at {where}: {detail}"
+        raise CatalogError(
+            f"{path}: (syntax): {message}",
+            file=str(path),
+            entry="(syntax)",
+            problem=message,
+            line=mark.line + 1 if mark is not None else None,
+        ) from exc
+    return parsed, data
+
+
+def _entry_label(kind: str, raw: Any, index: int, key: str = "code") -> str:
+    if isinstance(raw, Mapping) and raw.get(key) is not None:
+        return f"{kind} {str(raw.get(key))!r}"
+    return f"{kind} #{index + 1} (no {key})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-file loaders
+# --------------------------------------------------------------------------------------------------
+
+
+def _load_layers(path: Path) -> tuple[_CatalogFile, tuple[Layer, ...], bytes]:
+    raw, data = _read_yaml(path)
+    problems = _Problems(path)
+    top = _validate(_CatalogFile, raw, problems, "(top level)")
+    problems.raise_if_any()
+    assert top is not None
+    layers: list[Layer] = []
+    seen_codes: dict[str, int] = {}
+    seen_roles: dict[str, str] = {}
+    for index, raw_layer in enumerate(top.layers):
+        entry = _entry_label("layer", raw_layer, index)
+        layer = _validate(Layer, raw_layer, problems, entry)
+        if layer is None:
+            continue
+        upper = layer.code.upper()
+        if upper in seen_codes:
+            problems.add(entry, f"duplicate layer code {layer.code!r} (already used by layer #{seen_codes[upper] + 1})")
+            continue
+        seen_codes[upper] = index
+        if layer.role != SHAREABLE_ROLE:
+            if layer.role in seen_roles:
+                problems.add(
+                    entry, f"duplicate role {layer.role!r} (already the role of layer {seen_roles[layer.role]!r})"
+                )
+                continue
+            seen_roles[layer.role] = layer.code
+        layers.append(layer)
+    problems.raise_if_any()
+    return top, tuple(layers), data
+
+
+def _load_land_use(path: Path) -> tuple[dict[str, LandUseClass], bytes]:
+    raw, data = _read_yaml(path)
+    problems = _Problems(path)
+    top = _validate(_LandUseFile, raw, problems, "(top level)")
+    problems.raise_if_any()
+    assert top is not None
+    classes: dict[str, LandUseClass] = {}
+
+    def visit(raw_entry: Any, index: int, parent: LandUseClass | None) -> None:
+        entry = _entry_label("land-use code", raw_entry, index)
+        parsed = _validate(_LandUseEntry, raw_entry, problems, entry)
+        if parsed is None:
+            return
+        code = parsed.code
+        if not _LAND_USE_CODE_RE.match(code):
+            problems.add(entry, f"bad land-use code {code!r}: must be 2, 4 or 6 digits")
+            return
+        if parent is None and len(code) != 2:
+            problems.add(entry, f"a top-level class must have a two-digit code, got {code!r}")
+            return
+        if parent is not None and (len(code) != len(parent.code) + 2 or not code.startswith(parent.code)):
+            problems.add(
+                entry,
+                f"code {code!r} does not match its parent {parent.code!r}: "
+                f"must be {parent.code!r} followed by two digits",
+            )
+            return
+        if code in classes:
+            problems.add(entry, f"duplicate land-use code {code!r}")
+            return
+        flags: dict[str, bool] = {}
+        for flag in _LAND_USE_FLAGS:
+            own = getattr(parsed, flag)
+            if own is None and parent is None:
+                problems.add(entry, f"first-level class must set {flag!r} (true or false)")
+                return
+            flags[flag] = own if own is not None else getattr(parent, flag)
+        resolved = LandUseClass(
+            code=code,
+            name_zh=parsed.name_zh,
+            name_en=parsed.name_en,
+            level=len(code) // 2,
+            parent=parent.code if parent else None,
+            **flags,
+        )
+        classes[code] = resolved
+        for child_index, child in enumerate(parsed.children):
+            visit(child, child_index, resolved)
+
+    for index, raw_entry in enumerate(top.classes):
+        visit(raw_entry, index, None)
+    problems.raise_if_any()
+    return classes, data
+
+
+def _load_land_survey(
+    path: Path,
+) -> tuple[dict[str, LandSurveyClass], dict[str, TownVillageAttribute], bytes]:
+    raw, data = _read_yaml(path)
+    problems = _Problems(path)
+    top = _validate(_SurveyFile, raw, problems, "(top level)")
+    problems.raise_if_any()
+    assert top is not None
+    codes: dict[str, LandSurveyClass] = {}
+    class_codes: set[str] = set()
+    for index, raw_class in enumerate(top.classes):
+        entry = _entry_label("地类 class", raw_class, index)
+        cls = _validate(_SurveyClassEntry, raw_class, problems, entry)
+        if cls is None:
+            continue
+        if not re.fullmatch(r"\d{2}", cls.code):
+            problems.add(entry, f"bad first-level class code {cls.code!r}: must be two digits")
+            continue
+        if cls.code in class_codes:
+            problems.add(entry, f"duplicate first-level class code {cls.code!r}")
+            continue
+        class_codes.add(cls.code)
+        for code_index, raw_code in enumerate(cls.codes):
+            code_entry = _entry_label("DLBM", raw_code, code_index, key="dlbm")
+            item = _validate(_SurveyCodeEntry, raw_code, problems, code_entry)
+            if item is None:
+                continue
+            dlbm = item.dlbm.upper()
+            if not _DLBM_RE.match(dlbm):
+                problems.add(code_entry, f"bad DLBM {item.dlbm!r}: must be 2 or 4 characters like '0101' or '05H1'")
+                continue
+            if cls.codes_share_prefix and not dlbm.startswith(cls.code):
+                problems.add(
+                    code_entry, f"DLBM {dlbm!r} does not start with its class code {cls.code!r} (class {cls.name_zh})"
+                )
+                continue
+            if dlbm in codes:
+                problems.add(code_entry, f"duplicate DLBM {dlbm!r} (already in class {codes[dlbm].class_code!r})")
+                continue
+            codes[dlbm] = LandSurveyClass(
+                dlbm=dlbm,
+                dlmc=item.dlmc,
+                name_en=item.name_en,
+                class_code=cls.code,
+                class_name_zh=cls.name_zh,
+                is_cultivated=cls.is_cultivated if item.is_cultivated is None else item.is_cultivated,
+                is_construction=cls.is_construction if item.is_construction is None else item.is_construction,
+            )
+    attributes: dict[str, TownVillageAttribute] = {}
+    for index, raw_attr in enumerate(top.town_village_attributes):
+        entry = _entry_label("城镇村属性码", raw_attr, index)
+        attr = _validate(TownVillageAttribute, raw_attr, problems, entry)
+        if attr is None:
+            continue
+        if attr.code in attributes:
+            problems.add(entry, f"duplicate 城镇村属性码 {attr.code!r}")
+            continue
+        attributes[attr.code] = attr
+    problems.raise_if_any()
+    return codes, attributes, data
+
+
+# --------------------------------------------------------------------------------------------------
+# The catalogue
+# --------------------------------------------------------------------------------------------------
+
+
+class Catalog:
+    """The validated, immutable layer catalogue (layers, 用地用海 classes, 三调 地类 codes)."""
+
+    __slots__ = (
+        "_attributes",
+        "_by_code",
+        "_land_survey",
+        "_land_use",
+        "_layers",
+        "default_area_model",
+        "directory",
+        "fingerprint",
+        "storage_srid",
+    )
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        storage_srid: int,
+        default_area_model: str,
+        layers: Iterable[Layer],
+        land_use: Mapping[str, LandUseClass],
+        land_survey: Mapping[str, LandSurveyClass],
+        town_village_attributes: Mapping[str, TownVillageAttribute],
+        fingerprint: str,
+    ) -> None:
+        self.directory: Path = directory
+        """The folder the catalogue was read from."""
+        self.storage_srid: int = storage_srid
+        """SRID every geometry is stored in (4490, CGCS2000 geographic)."""
+        self.default_area_model: str = default_area_model
+        """``ellipsoidal`` (survey practice) or ``planar``."""
+        self.fingerprint: str = fingerprint
+        """SHA-256 over the three catalogue files: which catalogue version a result was computed with."""
+        self._layers: tuple[Layer, ...] = tuple(layers)
+        self._by_code: Mapping[str, Layer] = MappingProxyType({layer.code.upper(): layer for layer in self._layers})
+        self._land_use: Mapping[str, LandUseClass] = MappingProxyType(dict(land_use))
+        self._land_survey: Mapping[str, LandSurveyClass] = MappingProxyType(dict(land_survey))
+        self._attributes: Mapping[str, TownVillageAttribute] = MappingProxyType(dict(town_village_attributes))
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.directory}, layers={list(self.codes)})"
+
+    # ---- layers --------------------------------------------------------------------------------
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """All layers in catalogue order."""
+        return self._layers
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """All layer codes in catalogue order."""
+        return tuple(layer.code for layer in self._layers)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The layer groups in layer-tree order (现状, 规划, 管理)."""
+        return GROUPS
+
+    def layer(self, code: str) -> Layer:
+        """The layer with ``code`` (case-insensitive); :class:`UnknownLayerError` lists the known codes."""
+        layer = self._by_code.get(code.strip().upper()) if isinstance(code, str) else None
+        if layer is None:
+            known = ", ".join(self.codes)
+            raise UnknownLayerError(
+                f"unknown layer {code!r} (known layers: {known})", code=code, known=list(self.codes)
+            )
+        return layer
+
+    def has_layer(self, code: str) -> bool:
+        """Whether ``code`` names a catalogue layer (case-insensitive)."""
+        return code.strip().upper() in self._by_code
+
+    def layers_in_group(self, group: str) -> tuple[Layer, ...]:
+        """The layers of one group (现状 / 规划 / 管理) in catalogue order."""
+        if group not in GROUPS:
+            raise UnknownLayerError(
+                f"unknown layer group {group!r} (known groups: {', '.join(GROUPS)})", group=group, known=list(GROUPS)
+            )
+        return tuple(layer for layer in self._layers if layer.group == group)
+
+    def check_layers(self) -> tuple[Layer, ...]:
+        """The layers a parcel compliance check looks at by default, in catalogue order."""
+        return tuple(layer for layer in self._layers if layer.check_enabled)
+
+    def layer_by_role(self, role: str) -> Layer:
+        """The layer playing ``role`` (e.g. ``red_line_farmland``); roles other than ``other`` are unique."""
+        if role not in ROLES or role == SHAREABLE_ROLE:
+            raise UnknownLayerError(
+                f"unknown layer role {role!r} (known roles: {', '.join(r for r in ROLES if r != SHAREABLE_ROLE)})",
+                role=role,
+            )
+        for layer in self._layers:
+            if layer.role == role:
+                return layer
+        raise UnknownLayerError(f"no layer in the catalogue has role {role!r}", role=role, known=list(self.codes))
+
+    # ---- 用地用海 --------------------------------------------------------------------------------
+
+    @property
+    def land_uses(self) -> tuple[LandUseClass, ...]:
+        """All 用地用海 classes, parents before children, in file order."""
+        return tuple(self._land_use.values())
+
+    def land_use(self, code: str) -> LandUseClass:
+        """The 用地用海 class for ``code`` (2, 4 or 6 digits); :class:`UnknownLandUseError` if not listed."""
+        key = code.strip() if isinstance(code, str) else code
+        found = self._land_use.get(key) if isinstance(key, str) else None
+        if found is None:
+            raise UnknownLandUseError(
+                f"unknown 用地用海 code {code!r} (not in {self.directory / LANDUSE_FILE}; "
+                "first-level codes are 01–24, e.g. '0701')",
+                code=code,
+            )
+        return found
+
+    def is_construction(self, code: str) -> bool:
+        """Whether the 用地用海 ``code`` is construction land (建设用地). Not for 三调 DLBM codes."""
+        return self.land_use(code).construction
+
+    # ---- 三调 --------------------------------------------------------------------------------------
+
+    @property
+    def land_survey_classes(self) -> tuple[LandSurveyClass, ...]:
+        """All 三调 地类 codes in file order."""
+        return tuple(self._land_survey.values())
+
+    def land_survey_class(self, dlbm: str) -> LandSurveyClass:
+        """The 三调 地类 for ``dlbm`` (blanks stripped, case-insensitive); :class:`UnknownLandUseError` if unknown."""
+        key = dlbm.strip().upper() if isinstance(dlbm, str) else None
+        found = self._land_survey.get(key) if key is not None else None
+        if found is None:
+            raise UnknownLandUseError(
+                f"unknown 三调 地类编码 (DLBM) {dlbm!r} (not in {self.directory / LAND_SURVEY_FILE})", dlbm=dlbm
+            )
+        return found
+
+    @property
+    def town_village_attributes(self) -> Mapping[str, TownVillageAttribute]:
+        """The 三调 城镇村属性码 (CZCSXM) table, keyed by code."""
+        return self._attributes
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------------
+
+
+def _build(directory: Path) -> Catalog:
+    top, layers, catalog_bytes = _load_layers(directory / CATALOG_FILE)
+    land_use, land_use_bytes = _load_land_use(directory / LANDUSE_FILE)
+    land_survey, attributes, survey_bytes = _load_land_survey(directory / LAND_SURVEY_FILE)
+    digest = hashlib.sha256()
+    for name, data in ((CATALOG_FILE, catalog_bytes), (LANDUSE_FILE, land_use_bytes), (LAND_SURVEY_FILE, survey_bytes)):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return Catalog(
+        directory=directory,
+        storage_srid=top.storage_srid,
+        default_area_model=top.default_area_model,
+        layers=layers,
+        land_use=land_use,
+        land_survey=land_survey,
+        town_village_attributes=attributes,
+        fingerprint=digest.hexdigest(),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(directory: Path) -> Catalog:
+    return _build(directory)
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Load and validate the catalogue from ``directory`` (default: ``layers/`` at the repository root).
+
+    The result is cached per resolved directory; call :func:`clear_catalog_cache` after editing the files.
+    Raises :class:`CatalogError` naming the file, entry and problem when a file is malformed.
+    """
+    folder = (directory if directory is not None else DEFAULT_LAYERS_DIR).expanduser().resolve()
+    if not folder.is_dir():
+        raise CatalogError(
+            f"{folder}: (directory): layer catalogue folder does not exist",
+            file=str(folder),
+            entry="(directory)",
+            problem="missing",
+        )
+    return _load_cached(folder)
+
+
+def clear_catalog_cache() -> None:
+    """Forget every cached catalogue (e.g. after the YAML files changed)."""
+    _load_cached.cache_clear()

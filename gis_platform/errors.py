@@ -1,0 +1,78 @@
+"""Domain errors.
+
+Every error the core raises is a subclass of :class:`PlatformError`.  The API layer maps
+error classes to HTTP statuses in one table; the CLI prints ``str(error)`` and exits non-zero.
+Messages name the bad value and, where it helps, the allowed ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PlatformError(Exception):
+    """Base class of every error the platform raises on purpose."""
+
+    code = "platform_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
+
+
+class ConfigurationError(PlatformError):
+    code = "configuration_error"
+
+
+class CatalogError(ConfigurationError):
+    """A catalogue file under ``layers/`` is malformed (names file, entry and problem)."""
+
+    code = "catalog_error"
+
+
+class UnknownLayerError(PlatformError):
+    code = "unknown_layer"
+
+
+class UnknownLandUseError(PlatformError):
+    code = "unknown_land_use"
+
+
+class InputFileError(PlatformError):
+    """An input file cannot be used: unreadable, truncated, unsupported, inconsistent."""
+
+    code = "input_file_error"
+
+
+class UnsupportedFormatError(InputFileError):
+    code = "unsupported_format"
+
+
+class UnsafeArchiveError(InputFileError):
+    """A zip with absolute or ``..`` member paths, too many members, or an absurd size."""
+
+    code = "unsafe_archive"
+
+
+class EncodingDetectionError(InputFileError):
+    code = "encoding_undetermined"
+
+
+class CRSError(InputFileError):
+    """Missing, unsupported or inconsistent coordinate reference system."""
+
+    code = "crs_error"
+
+
+class GeometryError(InputFileError):
+    """Geometry unusable for the target layer (wrong or mixed types, nothing valid left)."""
+
+    code = "geometry_error"
+
+
+class DatabaseError(PlatformError):
+    code = "database_error"

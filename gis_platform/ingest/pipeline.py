@@ -1,0 +1,397 @@
+"""The import path: file → reader → CRS → geometry repair → field mapping → atomic version write.
+
+``import_file`` is what ``gis-platform import`` and (later) the HTTP upload call.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from ..catalog import Catalog
+from ..crs import STORAGE_EPSG, ResolvedCRS, resolve_crs, transformer_to_storage
+from ..errors import CRSError, InputFileError, UnsupportedFormatError
+from ..settings import Settings
+from ..units import area_figures
+from .archive import ArchiveLimits, extract_zip
+from .geometry import PreparedGeometries, prepare_geometries
+from .source import SourceData
+from .store import attach_version_table, create_version_table, load_features, properties_json, version_stats
+
+SUPPORTED = (".shp", ".zip", ".geojson", ".json", ".gpkg", ".txt", ".dxf")
+
+
+@dataclass
+class ImportReport:
+    """What an import did; printed by the CLI and stored with the version."""
+
+    layer: str
+    source_name: str
+    source_format: str
+    source_checksum: str
+    source_crs: str
+    crs_source: str
+    encoding: str | None
+    features_read: int
+    features_imported: int
+    repaired: int
+    dropped_null: int
+    dropped_empty: int
+    dropped_degenerate: int
+    dropped_non_finite: int
+    area_total_m2: float | None
+    area_model: str = "ellipsoidal (CGCS2000)"
+    extent: tuple[float, float, float, float] | None = None
+    version_id: int | None = None
+    version_no: int | None = None
+    unchanged: bool = False
+    field_mapping: dict[str, str] = field(default_factory=dict)
+    extra_fields: list[str] = field(default_factory=list)
+    missing_fields: list[str] = field(default_factory=list)
+    repaired_source_fids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["repaired_source_fids"] = self.repaired_source_fids[:1000]
+        return data
+
+    def render(self) -> str:
+        """A plain-text report for the terminal (Chinese first, the terms a bureau uses)."""
+        if self.unchanged:
+            return (
+                f"图层 {self.layer}: {self.source_name} 与当前版本 v{self.version_no} 相同 (SHA-256 一致), 未重复导入 "
+                f"/ unchanged, not imported again"
+            )
+        lines = [
+            f"导入报告 Import report — 图层 {self.layer} 版本 v{self.version_no} (id {self.version_id})",
+            f"  源文件 source: {self.source_name} [{self.source_format}] sha256 {self.source_checksum[:16]}…",
+            f"  坐标系 CRS: {self.source_crs} ({self.crs_source}) → EPSG:{STORAGE_EPSG}",
+        ]
+        if self.encoding:
+            lines.append(f"  编码 encoding: {self.encoding}")
+        lines += [
+            f"  读取要素 read: {self.features_read}   入库 imported: {self.features_imported}",
+            f"  修复 repaired (make_valid): {self.repaired}",
+            f"  丢弃 dropped: 空几何 null {self.dropped_null}, 空 empty {self.dropped_empty}, "
+            f"退化 degenerate {self.dropped_degenerate}, 非有限坐标 non-finite {self.dropped_non_finite}",
+        ]
+        if self.area_total_m2 is not None:
+            fig = area_figures(self.area_total_m2)
+            lines.append(
+                f"  面积合计 area total ({self.area_model}): {fig['m2']:,.2f} m² = {fig['hectare']:,.4f} 公顷 "
+                f"= {fig['mu']:,.2f} 亩"
+            )
+        if self.missing_fields:
+            lines.append(f"  缺少目录字段 catalogue fields not in file: {', '.join(self.missing_fields)}")
+        if self.extra_fields:
+            lines.append(f"  保留的其他字段 other fields kept: {', '.join(self.extra_fields)}")
+        lines += [f"  注 note: {n}" for n in self.notes]
+        lines.append(f"  用时 took {self.duration_s:.2f} s")
+        return "\n".join(lines)
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _shapefile_checksum(shp: Path) -> str:
+    """A Shapefile is several files: hash its parts in a fixed order."""
+    digest = hashlib.sha256()
+    for part in sorted(shp.parent.glob(shp.stem + ".*"), key=lambda p: p.suffix.lower()):
+        if part.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+            digest.update(part.suffix.lower().encode())
+            digest.update(file_checksum(part).encode())
+    return digest.hexdigest()
+
+
+def _find_dataset(paths: list[Path], archive: str) -> Path:
+    candidates = [p for p in paths if p.suffix.lower() in SUPPORTED and p.suffix.lower() != ".zip"]
+    shps = [p for p in candidates if p.suffix.lower() == ".shp"]
+    chosen = shps or candidates
+    if len(chosen) != 1:
+        names = ", ".join(p.name for p in chosen) or "none"
+        raise InputFileError(f"{archive}: expected one dataset in the archive, found {len(chosen)} ({names})")
+    return chosen[0]
+
+
+def read_source(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
+    """Pick the reader by file type. Zips must be extracted first (see :func:`open_dataset`)."""
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        from .boundary_txt import read_boundary_txt
+
+        data = read_boundary_txt(path)
+    elif suffix == ".dxf":
+        from .dxf import read_dxf
+
+        data = read_dxf(path)
+    elif suffix in (".shp", ".geojson", ".json", ".gpkg"):
+        from .ogr import read_ogr
+
+        data = read_ogr(path, source_name=source_name, layer_name=layer_name)
+    else:
+        raise UnsupportedFormatError(
+            f"{path.name}: unsupported file type '{suffix or '(none)'}'; "
+            f"use a zipped or plain Shapefile, GeoJSON, GeoPackage, boundary TXT or DXF",
+            suffix=suffix,
+        )
+    if source_name:
+        data.source_name = source_name
+    return data
+
+
+def resolve_source_crs(source: SourceData, crs_override: str | int | None) -> ResolvedCRS:
+    """The CRS to read the source in; geographic coordinates must look geographic."""
+    present = source.geometries[~shapely.is_missing(source.geometries)]
+    bounds_arr = shapely.total_bounds(present) if present.size else np.array([np.nan] * 4)
+    if not np.isfinite(bounds_arr).all():
+        finite = shapely.bounds(present)
+        finite = finite[np.isfinite(finite).all(axis=1)]
+        if finite.size == 0:
+            raise InputFileError(f"{source.source_name}: no geometry has finite coordinates")
+        bounds_arr = np.array([finite[:, 0].min(), finite[:, 1].min(), finite[:, 2].max(), finite[:, 3].max()])
+    bounds = (float(bounds_arr[0]), float(bounds_arr[1]), float(bounds_arr[2]), float(bounds_arr[3]))
+    if source.resolved_crs is not None and crs_override is None:
+        resolved = source.resolved_crs
+    else:
+        resolved = resolve_crs(source.crs, bounds, override=crs_override)
+    if resolved.crs.is_geographic and (
+        abs(bounds[0]) > 180 or abs(bounds[2]) > 180 or abs(bounds[1]) > 90 or abs(bounds[3]) > 90
+    ):
+        raise CRSError(
+            f"{source.source_name}: coordinates ({bounds[0]:.1f}, {bounds[1]:.1f}) – "
+            f"({bounds[2]:.1f}, {bounds[3]:.1f}) "
+            f"are not longitude/latitude but the CRS is {resolved.crs.name}; give the projected CRS with --crs",
+            bounds=bounds,
+        )
+    return resolved
+
+
+def import_file(
+    engine: Engine,
+    catalog: Catalog,
+    settings: Settings,
+    path: Path,
+    layer_code: str,
+    *,
+    crs: str | int | None = None,
+    source_layer: str | None = None,
+    imported_by: str | None = None,
+    if_changed: bool = False,
+    on_progress: Callable[[int, int], Any] | None = None,
+) -> ImportReport:
+    """Import ``path`` as a new version of ``layer_code`` and make it current, all or nothing."""
+    started = time.perf_counter()
+    layer = catalog.layer(layer_code)
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a file")
+    checksum = _shapefile_checksum(path) if path.suffix.lower() == ".shp" else file_checksum(path)
+    if if_changed:
+        current = _current_version(engine, layer.code)
+        if current is not None and current["source_checksum"] == checksum:
+            return _unchanged_report(layer.code, path.name, current)
+
+    with tempfile.TemporaryDirectory(prefix="gis-import-") as tmp:
+        dataset = path
+        if path.suffix.lower() == ".zip":
+            limits = ArchiveLimits(
+                settings.max_zip_members, settings.max_uncompressed_bytes, settings.max_compression_ratio
+            )
+            dataset = _find_dataset(extract_zip(path, Path(tmp), limits), path.name)
+        source = read_source(dataset, source_name=path.name, layer_name=source_layer or layer.code)
+        resolved = resolve_source_crs(source, crs)
+        transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
+        prepared = prepare_geometries(
+            source.geometries, layer.geometry_type, transformer, source=source.source_name, layer=layer.code
+        )
+        if prepared.geometries.size == 0:
+            raise InputFileError(f"{source.source_name}: no usable geometry left after dropping empty/degenerate ones")
+        mapping = layer.map_fields([str(c) for c in source.attributes.columns])
+        attributes = source.attributes.rename(columns=mapping).iloc[prepared.source_index]
+        props = properties_json(attributes)
+        catalogue_fields = [f.name for f in layer.fields]
+        report = ImportReport(
+            layer=layer.code,
+            source_name=source.source_name,
+            source_format=source.format,
+            source_checksum=checksum,
+            source_crs=f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name,
+            crs_source=resolved.source,
+            encoding=source.encoding,
+            features_read=prepared.read,
+            features_imported=int(prepared.geometries.size),
+            repaired=prepared.repaired,
+            dropped_null=prepared.dropped_null,
+            dropped_empty=prepared.dropped_empty,
+            dropped_degenerate=prepared.dropped_degenerate,
+            dropped_non_finite=prepared.dropped_non_finite,
+            area_total_m2=None,
+            field_mapping={k: v for k, v in mapping.items() if k != v},
+            extra_fields=[v for v in mapping.values() if v not in catalogue_fields],
+            missing_fields=[f for f in catalogue_fields if f not in mapping.values()],
+            repaired_source_fids=prepared.repaired_fids,
+            notes=[*source.notes, *resolved.notes],
+        )
+        _write_version(engine, settings, layer, prepared, props, report, imported_by or getpass.getuser(), on_progress)
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _write_version(
+    engine: Engine,
+    settings: Settings,
+    layer: Any,
+    prepared: PreparedGeometries,
+    props: list[str],
+    report: ImportReport,
+    imported_by: str,
+    on_progress: Callable[[int, int], Any] | None,
+) -> None:
+    total = int(prepared.geometries.size)
+    with engine.begin() as conn:
+        layer_id = _lock_layer_row(conn, layer)
+        version_no = conn.execute(
+            text("SELECT coalesce(max(version_no), 0) + 1 FROM layer_version WHERE layer_id = :l"), {"l": layer_id}
+        ).scalar_one()
+        version_id = conn.execute(
+            text(
+                "INSERT INTO layer_version (layer_id, version_no, status, source_name, source_format, source_checksum,"
+                " source_crs, imported_by, feature_count, report)"
+                " VALUES (:l, :n, 'superseded', :name, :fmt, :sum, :crs, :by, 0, '{}') RETURNING id"
+            ),
+            {
+                "l": layer_id,
+                "n": version_no,
+                "name": report.source_name,
+                "fmt": report.source_format,
+                "sum": report.source_checksum,
+                "crs": report.source_crs,
+                "by": imported_by,
+            },
+        ).scalar_one()
+        table = create_version_table(conn, version_id)
+        done = 0
+
+        def progress(count: int) -> None:
+            nonlocal done
+            done += count
+            if on_progress:
+                on_progress(done, total)
+
+        fids = prepared.source_index.astype(np.int64)
+        load_features(
+            conn,
+            table,
+            version_id,
+            prepared.geometries,
+            fids,
+            props,
+            chunk=settings.import_batch_size,
+            on_progress=progress,
+        )
+        attach_version_table(conn, table, version_id)
+        stats = version_stats(conn, table)
+        report.version_id, report.version_no = int(version_id), int(version_no)
+        report.area_total_m2 = stats.area_total_m2
+        report.extent = stats.extent
+        conn.execute(
+            text("UPDATE layer_version SET status = 'superseded' WHERE layer_id = :l AND status = 'current'"),
+            {"l": layer_id},
+        )
+        conn.execute(
+            text(
+                "UPDATE layer_version SET status = 'current', feature_count = :c, area_total_m2 = :a, report = :r,"
+                " extent = CASE WHEN :x0 IS NULL THEN NULL"
+                "   ELSE ST_SetSRID(ST_MakeEnvelope(:x0, :y0, :x1, :y1), 4490) END"
+                " WHERE id = :v"
+            ).bindparams(),
+            {
+                "c": stats.feature_count,
+                "a": stats.area_total_m2,
+                "v": version_id,
+                "r": _json(report.to_dict()),
+                "x0": stats.extent[0] if stats.extent else None,
+                "y0": stats.extent[1] if stats.extent else None,
+                "x1": stats.extent[2] if stats.extent else None,
+                "y1": stats.extent[3] if stats.extent else None,
+            },
+        )
+        conn.execute(text("UPDATE layer SET current_version_id = :v WHERE id = :l"), {"v": version_id, "l": layer_id})
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _lock_layer_row(conn: Connection, layer: Any) -> int:
+    """Upsert the catalogue row and lock it: concurrent imports of one layer run one after another."""
+    conn.execute(
+        text(
+            "INSERT INTO layer (code, name_zh, layer_group, geometry_type) VALUES (:c, :n, :g, :t)"
+            " ON CONFLICT (code) DO UPDATE SET name_zh = excluded.name_zh, layer_group = excluded.layer_group,"
+            " geometry_type = excluded.geometry_type"
+        ),
+        {"c": layer.code, "n": layer.name_zh, "g": layer.group, "t": layer.geometry_type},
+    )
+    return int(conn.execute(text("SELECT id FROM layer WHERE code = :c FOR UPDATE"), {"c": layer.code}).scalar_one())
+
+
+def _current_version(engine: Engine, code: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                text(
+                    "SELECT v.id, v.version_no, v.source_checksum, v.feature_count, v.area_total_m2 FROM layer l"
+                    " JOIN layer_version v ON v.id = l.current_version_id WHERE l.code = :c"
+                ),
+                {"c": code},
+            )
+            .mappings()
+            .one_or_none()
+        )
+    return dict(row) if row else None
+
+
+def _unchanged_report(code: str, name: str, current: dict[str, Any]) -> ImportReport:
+    return ImportReport(
+        layer=code,
+        source_name=name,
+        source_format="",
+        source_checksum=current["source_checksum"],
+        source_crs="",
+        crs_source="",
+        encoding=None,
+        features_read=0,
+        features_imported=current["feature_count"],
+        repaired=0,
+        dropped_null=0,
+        dropped_empty=0,
+        dropped_degenerate=0,
+        dropped_non_finite=0,
+        area_total_m2=current["area_total_m2"],
+        version_id=current["id"],
+        version_no=current["version_no"],
+        unchanged=True,
+    )

@@ -1,0 +1,33 @@
+"""Platform settings: one object, read once from the environment (prefix ``GIS_``) and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Configuration of the core, the CLI and the API."""
+
+    model_config = SettingsConfigDict(env_prefix="GIS_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg2://postgres@127.0.0.1:5432/gis_platform",
+        validation_alias=AliasChoices("GIS_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL of the PostGIS database.",
+    )
+    layers_dir: Path = Field(default=REPO_ROOT / "layers", description="Folder of the layer catalogue data.")
+    # Import limits: guard against zip bombs and absurd uploads.
+    max_zip_members: int = 200
+    max_uncompressed_bytes: int = 2 * 1024**3
+    max_compression_ratio: float = 200.0
+    import_batch_size: int = 50_000
+    statement_timeout_ms: int = 0
+
+
+def load_settings() -> Settings:
+    return Settings()
