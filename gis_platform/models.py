@@ -15,7 +15,7 @@ area on the CGCS2000 ellipsoid (``ST_Area(geom::geography)``), computed by the d
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -93,7 +93,7 @@ feature_id_seq = Sequence("feature_id_seq", metadata=Base.metadata)
 
 class Feature(Base):
     __tablename__ = "feature"
-    __table_args__: ClassVar[dict[str, str]] = {"postgresql_partition_by": "LIST (version_id)"}
+    __table_args__ = {"postgresql_partition_by": "LIST (version_id)"}  # noqa: RUF012
 
     version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     id: Mapped[int] = mapped_column(

@@ -17,6 +17,7 @@ for metre coordinates.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ import pandas as pd
 import shapely
 from ezdxf import recover
 from ezdxf.entities import DXFEntity, Hatch, LWPolyline, Polyline
+from ezdxf.entities.boundary_paths import ArcEdge, EllipseEdge, LineEdge, PolylinePath, SplineEdge
 from ezdxf.lldxf.const import DXFError
-from ezdxf.path import Path as DXFPath
-from ezdxf.path import from_hatch, make_path
+from ezdxf.math import OCS, Vec3
 from shapely.geometry import Polygon
 
 from gis_platform.errors import GeometryError, InputFileError
@@ -40,9 +41,6 @@ __all__ = ["ATTRIBUTE_COLUMNS", "read_dxf"]
 
 FORMAT = "dxf"
 ATTRIBUTE_COLUMNS = ["DXF_LAYER", "DXF_HANDLE", "DXF_ENTITY", "DXF_HOLE_HANDLES"]
-
-# Chord tolerance for flattening arcs, relative to the size of the outline.
-_FLATTEN_RELATIVE = 1e-6
 
 # $INSUNITS codes: 0 unitless, 6 metres.
 _INSUNITS_OK = {0, 6}
@@ -69,18 +67,60 @@ class _Feature:
     hole_handles: list[str]
 
 
-def _ring_from_path(path: DXFPath) -> list[tuple[float, float]] | None:
-    """Distinct (x, y) vertices of a closed path, arcs flattened; ``None`` if fewer than 3 remain."""
-    vertices = path.control_vertices()
-    if not vertices:
-        return None
-    if path.has_curves:
-        xs = [v.x for v in vertices]
-        ys = [v.y for v in vertices]
-        size = max(max(xs) - min(xs), max(ys) - min(ys))
-        distance = size * _FLATTEN_RELATIVE if size > 0 else 1e-9
-        vertices = list(path.flattening(distance))
-    coords = [(float(v.x), float(v.y)) for v in vertices]
+Coord = tuple[float, float]
+Vertex = tuple[float, float, float]  # x, y, bulge
+
+# Arcs are flattened with a maximum sagitta (chord-to-arc distance) of radius × this factor: about
+# 2,200 points per full circle, an area error below 1e-6 relative.
+_ARC_SAGITTA_RELATIVE = 1e-6
+
+# DXF vertex flag of a spline frame control point (not on the curve).
+_SPLINE_CONTROL_POINT = 16
+
+
+def _arc_points(start: Coord, end: Coord, bulge: float) -> list[Coord]:
+    """Points strictly after *start* up to and including *end* along a bulge arc (positive = counter-clockwise)."""
+    (x0, y0), (x1, y1) = start, end
+    chord = math.hypot(x1 - x0, y1 - y0)
+    if bulge == 0 or chord == 0:
+        return [end]
+    sweep = 4 * math.atan(bulge)
+    radius = chord / (2 * abs(math.sin(sweep / 2)))
+    ux, uy = (x1 - x0) / chord, (y1 - y0) / chord
+    offset = chord * (1 - bulge * bulge) / (4 * bulge)  # from the chord midpoint towards the left normal
+    cx, cy = (x0 + x1) / 2 - uy * offset, (y0 + y1) / 2 + ux * offset
+    step = 2 * math.acos(1 - _ARC_SAGITTA_RELATIVE)
+    count = max(1, math.ceil(abs(sweep) / step))
+    alpha = math.atan2(y0 - cy, x0 - cx)
+    points = [
+        (cx + radius * math.cos(alpha + sweep * k / count), cy + radius * math.sin(alpha + sweep * k / count))
+        for k in range(1, count)
+    ]
+    points.append(end)
+    return points
+
+
+def _bulge_ring(vertices: list[Vertex]) -> list[Coord]:
+    """Closed ring (without repeat) through (x, y, bulge) vertices, arcs flattened."""
+    ring: list[Coord] = []
+    count = len(vertices)
+    for i, (x, y, bulge) in enumerate(vertices):
+        nx, ny, _ = vertices[(i + 1) % count]
+        ring.append((x, y))
+        if bulge:
+            ring.extend(_arc_points((x, y), (nx, ny), bulge)[:-1])
+    return ring
+
+
+def _to_wcs(ring: list[Coord], ocs: OCS, elevation: float) -> list[Coord]:
+    if not ocs.transform:
+        return ring
+    return [(float(v.x), float(v.y)) for v in ocs.points_to_wcs(Vec3(x, y, elevation) for x, y in ring)]
+
+
+def _clean_ring(coords: list[Coord]) -> list[Coord] | None:
+    """Drop a closing repeat and consecutive duplicates; ``None`` if fewer than 3 distinct points remain."""
+    coords = [(float(x), float(y)) for x, y in coords]
     if len(coords) > 1 and coords[0] == coords[-1]:
         coords.pop()
     deduped = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
@@ -89,16 +129,79 @@ def _ring_from_path(path: DXFPath) -> list[tuple[float, float]] | None:
     return deduped
 
 
-def _polyline_ring(entity: LWPolyline | Polyline) -> tuple[list[tuple[float, float]] | None, bool]:
+def _closed_vertices(vertices: list[Vertex], closed: bool) -> list[Vertex] | None:
+    """The vertices of a closed polyline (closing repeat removed), ``None`` for an open one."""
+    if not closed and len(vertices) > 2 and vertices[0][:2] == vertices[-1][:2]:
+        return vertices[:-1]
+    return vertices if closed else None
+
+
+def _polyline_ring(entity: LWPolyline | Polyline) -> tuple[list[Coord] | None, bool]:
     """(ring, is_closed) of a polyline; the ring is ``None`` for open or degenerate polylines."""
-    closed = bool(entity.closed) if isinstance(entity, LWPolyline) else bool(entity.is_closed)
-    path = make_path(entity)
-    vertices = path.control_vertices()
-    if not closed and len(vertices) > 2 and vertices[0].isclose(vertices[-1], abs_tol=0.0):
-        closed = True
-    if not closed:
+    if isinstance(entity, LWPolyline):
+        raw = [(float(x), float(y), float(b)) for x, y, b in entity.get_points("xyb")]
+        vertices = _closed_vertices(raw, bool(entity.closed))
+        if vertices is None:
+            return None, False
+        ring = _to_wcs(_bulge_ring(vertices), entity.ocs(), float(entity.dxf.elevation))
+        return _clean_ring(ring), True
+    points = [v for v in entity.vertices if not v.dxf.flags & _SPLINE_CONTROL_POINT]
+    if entity.is_3d_polyline:  # WCS, no bulges; Z dropped
+        raw = [(float(v.dxf.location.x), float(v.dxf.location.y), 0.0) for v in points]
+        vertices = _closed_vertices(raw, bool(entity.is_closed))
+        return (None, False) if vertices is None else (_clean_ring([(x, y) for x, y, _ in vertices]), True)
+    raw = [(float(v.dxf.location.x), float(v.dxf.location.y), float(v.dxf.get("bulge", 0.0))) for v in points]
+    vertices = _closed_vertices(raw, bool(entity.is_closed))
+    if vertices is None:
         return None, False
-    return _ring_from_path(path), True
+    elevation = float(entity.dxf.elevation.z) if entity.dxf.hasattr("elevation") else 0.0
+    return _clean_ring(_to_wcs(_bulge_ring(vertices), entity.ocs(), elevation)), True
+
+
+def _edge_points(edge: object) -> list[Coord]:
+    """Points of one hatch edge from its start to its end (OCS)."""
+    if isinstance(edge, LineEdge):
+        return [(edge.start.x, edge.start.y), (edge.end.x, edge.end.y)]
+    if isinstance(edge, ArcEdge):
+        arc = edge.construction_tool()
+        points = [(v.x, v.y) for v in arc.flattening(max(arc.radius * _ARC_SAGITTA_RELATIVE, 1e-12))]
+        return points if edge.ccw else points[::-1]
+    if isinstance(edge, EllipseEdge):
+        ellipse = edge.construction_tool()
+        distance = max(ellipse.major_axis.magnitude * ellipse.ratio * _ARC_SAGITTA_RELATIVE, 1e-12)
+        points = [(v.x, v.y) for v in ellipse.flattening(distance, segments=16)]
+        return points if edge.ccw else points[::-1]
+    if isinstance(edge, SplineEdge):
+        spline = edge.construction_tool()
+        xs = [v.x for v in spline.control_points]
+        ys = [v.y for v in spline.control_points]
+        size = max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
+        return [(v.x, v.y) for v in spline.flattening(size * _ARC_SAGITTA_RELATIVE, segments=16)]
+    raise ValueError(f"unknown hatch edge type {type(edge).__name__}")
+
+
+def _hatch_rings(hatch: Hatch) -> tuple[list[list[Coord]], int]:
+    """(rings in WCS, number of degenerate boundary paths) of a HATCH."""
+    ocs = hatch.ocs()
+    elevation = float(hatch.dxf.elevation.z) if hatch.dxf.hasattr("elevation") else 0.0
+    rings: list[list[Coord]] = []
+    degenerate = 0
+    for boundary in hatch.paths:
+        if isinstance(boundary, PolylinePath):
+            vertices = [(float(v[0]), float(v[1]), float(v[2]) if len(v) > 2 else 0.0) for v in boundary.vertices]
+            if vertices and vertices[0][:2] == vertices[-1][:2]:
+                vertices = vertices[:-1]
+            ring = _bulge_ring(vertices) if vertices else []
+        else:
+            ring = []
+            for edge in boundary.edges:
+                ring.extend(_edge_points(edge))
+        cleaned = _clean_ring(_to_wcs(ring, ocs, elevation))
+        if cleaned is None:
+            degenerate += 1
+        else:
+            rings.append(cleaned)
+    return rings, degenerate
 
 
 def _nest(rings: list[_Ring], notes: list[str], what: str) -> list[_Feature]:
@@ -221,13 +324,9 @@ def read_dxf(path: Path) -> SourceData:
                 else:
                     polyline_rings.append(_Ring(ring, layer, handle, kind))
             elif isinstance(entity, Hatch):
-                rings = []
-                for boundary in from_hatch(entity):
-                    coords = _ring_from_path(boundary)
-                    if coords is None:
-                        degenerate += 1
-                    else:
-                        rings.append(_Ring(coords, layer, handle, kind))
+                hatch_rings, bad = _hatch_rings(entity)
+                degenerate += bad
+                rings = [_Ring(coords, layer, handle, kind) for coords in hatch_rings]
                 hatch_features.extend(_nest(rings, notes, "HATCH boundary of"))
             else:
                 ignored[kind] += 1

@@ -31,6 +31,33 @@ def _shapefile_encoding(shp: Path) -> str:
     return dbf_encoding(cpg_text, sample)
 
 
+def _check_shapefile_sizes(shp: Path) -> None:
+    """A truncated .shp or .dbf reads as silently missing features in GDAL: compare the headers' sizes."""
+    with open(shp, "rb") as fh:
+        header = fh.read(100)
+    if len(header) < 100 or int.from_bytes(header[0:4], "big") != 9994:
+        raise InputFileError(f"{shp.name}: not a Shapefile (bad .shp header)")
+    declared = int.from_bytes(header[24:28], "big") * 2
+    actual = shp.stat().st_size
+    if actual < declared:
+        raise InputFileError(f"{shp.name}: truncated: the header declares {declared} bytes, the file has {actual}")
+    dbf = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".dbf"), None)
+    if dbf is None:
+        return
+    with open(dbf, "rb") as fh:
+        head = fh.read(12)
+    if len(head) < 12:
+        raise InputFileError(f"{dbf.name}: truncated attribute file")
+    records = int.from_bytes(head[4:8], "little")
+    header_len = int.from_bytes(head[8:10], "little")
+    record_len = int.from_bytes(head[10:12], "little")
+    expected = header_len + records * record_len
+    if dbf.stat().st_size < expected:
+        raise InputFileError(
+            f"{dbf.name}: truncated: {records} records need {expected} bytes, the file has {dbf.stat().st_size}"
+        )
+
+
 def _pick_layer(path: Path, wanted: str | None) -> str | None:
     try:
         layers = pyogrio.list_layers(path)
@@ -56,8 +83,10 @@ def read_ogr(path: Path, *, source_name: str | None = None, layer_name: str | No
     if fmt is None:
         raise InputFileError(f"{path.name}: not a Shapefile, GeoJSON or GeoPackage")
     encoding = _shapefile_encoding(path) if fmt == "shapefile" else None
-    if fmt == "shapefile" and not any(p.suffix.lower() == ".shx" for p in path.parent.glob(path.stem + ".*")):
-        raise InputFileError(f"{path.name}: the .shx index file of this Shapefile is missing")
+    if fmt == "shapefile":
+        if not any(p.suffix.lower() == ".shx" for p in path.parent.glob(path.stem + ".*")):
+            raise InputFileError(f"{path.name}: the .shx index file of this Shapefile is missing")
+        _check_shapefile_sizes(path)
     layer = _pick_layer(path, layer_name) if fmt == "gpkg" else None
     try:
         meta, _fids, wkb, field_data = pyogrio.raw.read(path, layer=layer, encoding=encoding)

@@ -78,8 +78,7 @@ def load_features(
     chunk: int,
     on_progress: Callable[[int], Any] | None = None,
 ) -> None:
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
+    raw: Any = conn.connection.dbapi_connection  # psycopg2: COPY is not part of the DB-API
     with raw.cursor() as cur:
         for count, payload in copy_chunks(version_id, geometries, fids, props, chunk):
             cur.copy_expert(

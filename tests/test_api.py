@@ -1,0 +1,58 @@
+"""The HTTP service on the real test database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from gis_platform.catalog import Catalog
+from gis_platform.ingest.pipeline import import_file
+from gis_platform.settings import Settings
+
+from .helpers import farmland_patches, geod_area, write_geojson
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_health_reports_database_and_postgis(client: TestClient) -> None:
+    body = client.get("/api/v1/health").json()
+    assert body["status"] == "ok"
+    assert body["database"]["postgis"].startswith("3.")
+    assert body["database"]["migration"] == "0001"
+
+
+def test_layers_list_shows_current_version_after_import(
+    client: TestClient, engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    patches = farmland_patches(3)
+    import_file(engine, catalog, settings, write_geojson(tmp_path / "f.geojson", patches), "YJJBNT")
+    layers = {layer["code"]: layer for layer in client.get("/api/v1/layers").json()}
+    assert list(layers) == [layer.code for layer in catalog.layers]
+    farmland = layers["YJJBNT"]
+    assert farmland["name_zh"] == "永久基本农田" and farmland["group"] == "规划"
+    assert farmland["current_version"]["feature_count"] == 3
+    assert farmland["current_version"]["area_total_m2"] == pytest.approx(sum(geod_area(p) for p in patches), abs=0.05)
+    xmin, ymin, xmax, ymax = farmland["current_version"]["extent"]
+    assert (xmin, ymin) == pytest.approx((114.80, 34.80)) and xmax == pytest.approx(114.80 + 2 * 0.003 + 0.002)
+    assert layers["STBHHX"]["current_version"] is None
+
+    versions = client.get("/api/v1/layers/yjjbnt/versions").json()
+    assert [v["version_no"] for v in versions] == [1] and versions[0]["status"] == "current"
+
+
+def test_unknown_layer_is_a_404_with_a_json_body(client: TestClient) -> None:
+    response = client.get("/api/v1/layers/NOPE/versions")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["error"] == "unknown_layer" and "NOPE" in body["message"]
