@@ -246,7 +246,7 @@ def parse_zone_header(text: str) -> int:
         If the value is neither a zone 25–45 nor a central meridian 75–135 that is a multiple of 3.
     """
     raw = text
-    text = text.strip().replace("（", "(").replace("）", ")").replace("º", "°").replace("˚", "°")
+    text = text.strip().replace("º", "°").replace("˚", "°")
     match = _ZONE_HEADER_RE.match(text)
     if match is None:
         raise CRSError(f"带号 {raw!r} is not a zone number (25–45) or central meridian (75–135)", value=raw)
@@ -362,14 +362,15 @@ def _identify(crs: pyproj.CRS) -> tuple[str, int | None, list[str]]:
             f"false easting {'zone prefix + ' if by_params[1] else ''}500000 m)"
         )
         return "gk", epsg, notes
-    if crs.is_geographic and code is None and _is_cgcs2000_datum(crs) and _degree_axes(crs):
+    if crs.is_geographic and _is_cgcs2000_datum(crs) and _degree_axes(crs):
         notes.append(f"CRS {crs.name!r} identified as CGCS2000 geographic EPSG:4490 from its datum and ellipsoid")
         return "cgcs2000-geographic", STORAGE_EPSG, notes
     return "other", code, notes
 
 
 def _degree_axes(crs: pyproj.CRS) -> bool:
-    return {axis.unit_name.lower() for axis in crs.axis_info} <= {"degree", "degrees"}
+    """Longitude and latitude in degrees (a third, ellipsoidal-height axis is ignored)."""
+    return {axis.unit_name.lower() for axis in crs.axis_info[:2]} <= {"degree", "degrees"}
 
 
 def _is_wgs84_datum(crs: pyproj.CRS) -> bool:

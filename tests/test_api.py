@@ -43,7 +43,7 @@ def test_layers_list_shows_current_version_after_import(
     assert farmland["name_zh"] == "永久基本农田" and farmland["group"] == "规划"
     assert farmland["current_version"]["feature_count"] == 3
     assert farmland["current_version"]["area_total_m2"] == pytest.approx(sum(geod_area(p) for p in patches), abs=0.05)
-    xmin, ymin, xmax, ymax = farmland["current_version"]["extent"]
+    xmin, ymin, xmax, _ymax = farmland["current_version"]["extent"]
     assert (xmin, ymin) == pytest.approx((114.80, 34.80)) and xmax == pytest.approx(114.80 + 2 * 0.003 + 0.002)
     assert layers["STBHHX"]["current_version"] is None
 

@@ -371,7 +371,14 @@ def _check_datum(reader: _Reader) -> None:
     if not value:
         raise reader.crs_error(line, "the header names no 坐标系; expected 2000国家大地坐标系 (CGCS2000)")
     key = re.sub(r"[\s_\-]", "", value).upper()
-    if "CGCS2000" in key or "2000国家" in key or "国家2000" in key or key in ("2000坐标系", "2000大地坐标系"):
+    cgcs2000 = (
+        "CGCS2000" in key
+        or "2000国家" in key
+        or "国家2000" in key
+        or key in ("2000坐标系", "2000大地坐标系")
+        or "GEODETICCOORDINATESYSTEM2000" in key
+    )
+    if cgcs2000:
         return
     if "西安" in key or "XIAN" in key or "1980" in key or re.search(r"(?<!\d)80(?!\d)", key):
         datum = "西安80 (Xian 1980)"

@@ -17,7 +17,9 @@ for metre coordinates.
 
 from __future__ import annotations
 
+import codecs
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +28,15 @@ import ezdxf
 import numpy as np
 import pandas as pd
 import shapely
-from ezdxf import recover
 from ezdxf.entities import DXFEntity, Hatch, LWPolyline, Polyline
 from ezdxf.entities.boundary_paths import ArcEdge, EllipseEdge, LineEdge, PolylinePath, SplineEdge
-from ezdxf.lldxf.const import DXFError
+from ezdxf.lldxf.const import DXF2007, DXFError, DXFStructureError
 from ezdxf.math import OCS, Vec3
 from shapely.geometry import Polygon
 
-from gis_platform.errors import GeometryError, InputFileError
+from gis_platform.errors import EncodingDetectionError, GeometryError, InputFileError
 
+from .encoding import decode_text
 from .source import SourceData
 
 __all__ = ["ATTRIBUTE_COLUMNS", "read_dxf"]
@@ -46,9 +48,13 @@ ATTRIBUTE_COLUMNS = ["DXF_LAYER", "DXF_HANDLE", "DXF_ENTITY", "DXF_HOLE_HANDLES"
 _INSUNITS_OK = {0, 6}
 
 
+Coord = tuple[float, float]
+Vertex = tuple[float, float, float]  # x, y, bulge
+
+
 @dataclass
 class _Ring:
-    coords: list[tuple[float, float]]
+    coords: list[Coord]
     layer: str
     handle: str
     entity: str
@@ -66,9 +72,6 @@ class _Feature:
     entity: str
     hole_handles: list[str]
 
-
-Coord = tuple[float, float]
-Vertex = tuple[float, float, float]  # x, y, bulge
 
 # Arcs are flattened with a maximum sagitta (chord-to-arc distance) of radius × this factor: about
 # 2,200 points per full circle, an area error below 1e-6 relative.
@@ -225,7 +228,7 @@ def _nest(rings: list[_Ring], notes: list[str], what: str) -> list[_Feature]:
         tree = shapely.STRtree(polygons)
         outer_idx, inner_idx = tree.query(polygons, predicate="covers")
     except shapely.errors.GEOSException as exc:  # badly self-intersecting outlines
-        notes.append(f"{what}s: containment could not be tested ({exc}); no holes assigned")
+        notes.append(f"{what} outlines: containment could not be tested ({exc}); no holes assigned")
         outer_idx, inner_idx = np.array([], dtype=int), np.array([], dtype=int)
     for outer, inner in zip(outer_idx.tolist(), inner_idx.tolist(), strict=True):
         if outer != inner and areas[outer] > areas[inner] and unique[outer].layer == unique[inner].layer:
@@ -253,24 +256,57 @@ def _nest(rings: list[_Ring], notes: list[str], what: str) -> list[_Feature]:
     return [features[i] for i in sorted(features)]
 
 
-def _interiors(polygon: Polygon) -> list[list[tuple[float, float]]]:
+def _interiors(polygon: Polygon) -> list[list[Coord]]:
     return [list(interior.coords) for interior in polygon.interiors]
 
 
-def _read_document(path: Path) -> tuple[ezdxf.document.Drawing, list[str]]:
+_GB_CODECS = ("gbk", "gb2312", "gb18030", "cp936")
+
+
+def _read_document(path: Path, encoding: str | None = None) -> ezdxf.document.Drawing:
+    """Open a DXF strictly: a truncated or structurally broken file is an error, not a partial import."""
     source = path.name
-    notes: list[str] = []
+    if not path.is_file():
+        raise InputFileError(f"{source}: file not found", file=source)
     try:
-        doc, auditor = recover.readfile(path)
+        return ezdxf.readfile(path, encoding=encoding)
+    except DXFStructureError as exc:
+        raise InputFileError(f"{source}: corrupt or truncated DXF file ({exc})", file=source) from exc
     except OSError as exc:
-        raise InputFileError(f"{source}: cannot read the file ({exc.strerror or exc})", file=source) from exc
+        raise InputFileError(f"{source}: cannot read as a DXF file ({exc})", file=source) from exc
     except (DXFError, ValueError, UnicodeError, EOFError, IndexError, KeyError, TypeError) as exc:
         raise InputFileError(f"{source}: not a readable DXF file ({exc})", file=source) from exc
-    if auditor.has_errors:
-        notes.append(f"DXF structure has {len(auditor.errors)} unrecoverable error(s); read what could be read")
-    if auditor.has_fixes:
-        notes.append(f"DXF structure needed {len(auditor.fixes)} automatic repair(s)")
-    return doc, notes
+
+
+def _read_with_detected_encoding(path: Path) -> tuple[ezdxf.document.Drawing, list[str]]:
+    """Read a DXF; for pre-2007 files check the declared code page against the layer names' bytes.
+
+    DXF before R2007 stores text in the code page named by ``$DWGCODEPAGE``, and Chinese CAD output
+    often declares ``ANSI_1252`` while writing GBK: read naively, 永久基本农田 becomes ``ÓÀ¾Ã»ù±¾Å©Ìï``.
+    The layer names' original bytes are run through :func:`decode_text`; when they are GB18030 (or
+    UTF-8) but the declared code page is something else, the file is read again in that encoding.
+    """
+    doc = _read_document(path)
+    if doc.dxfversion >= DXF2007:  # UTF-8 by definition
+        return doc, []
+    declared = codecs.lookup(doc.encoding).name
+    names = [str(layer.dxf.name) for layer in doc.layers]
+    try:
+        raw = "\n".join(names).encode(declared, errors="surrogateescape")
+    except UnicodeEncodeError:  # names came from \U+XXXX escapes: already proper Unicode
+        return doc, []
+    if raw.isascii():
+        return doc, []
+    _, detected = decode_text(raw, source=f"{path.name} (layer names)")
+    codec = {"GB18030": "gb18030", "UTF-8": "utf-8"}.get(detected)
+    already = declared == codec or (codec == "gb18030" and declared in _GB_CODECS)
+    if codec is None or already:
+        return doc, []
+    note = f"$DWGCODEPAGE declares {doc.encoding} but the layer names are {detected}: text read as {detected}"
+    return _read_document(path, encoding=codec), [note]
+
+
+_SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def read_dxf(path: Path) -> SourceData:
@@ -291,11 +327,13 @@ def read_dxf(path: Path) -> SourceData:
     ------
     InputFileError
         When the file cannot be read or is not a DXF file (corrupt structure).
+    EncodingDetectionError
+        When the layer names of a pre-2007 DXF are in no code page that can be decided.
     GeometryError
         When the model space holds no closed polyline or hatch.
     """
     source = path.name
-    doc, notes = _read_document(path)
+    doc, notes = _read_with_detected_encoding(path)
     meta = {"DXF_VERSION": str(doc.dxfversion), "ENCODING": str(doc.encoding)}
     insunits = doc.header.get("$INSUNITS", 0)
     meta["INSUNITS"] = str(insunits)
@@ -311,6 +349,12 @@ def read_dxf(path: Path) -> SourceData:
     for entity in doc.modelspace():
         kind = entity.dxftype()
         layer = str(entity.dxf.get("layer", "0"))
+        if _SURROGATES.search(layer):
+            raise EncodingDetectionError(
+                f"{source}: layer name {layer.encode('utf-8', 'surrogateescape')!r} is not valid {doc.encoding} "
+                "(the drawing's declared code page); re-save the DXF as R2007 or later (UTF-8)",
+                file=source,
+            )
         handle = str(entity.dxf.get("handle", ""))
         try:
             if isinstance(entity, LWPolyline) or (
@@ -327,7 +371,7 @@ def read_dxf(path: Path) -> SourceData:
                 hatch_rings, bad = _hatch_rings(entity)
                 degenerate += bad
                 rings = [_Ring(coords, layer, handle, kind) for coords in hatch_rings]
-                hatch_features.extend(_nest(rings, notes, "HATCH boundary of"))
+                hatch_features.extend(_nest(rings, notes, "HATCH"))
             else:
                 ignored[kind] += 1
         except (DXFError, ValueError, ZeroDivisionError, IndexError) as exc:
