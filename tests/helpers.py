@@ -19,8 +19,11 @@ def square(lon: float, lat: float, size_deg: float = 0.002) -> shapely.Polygon:
 
 
 def geod_area(geometry: shapely.Geometry) -> float:
-    """Ellipsoidal area of a lon/lat geometry, independently of the platform (pyproj Geod)."""
-    return abs(GEOD.geometry_area_perimeter(geometry)[0])
+    """Ellipsoidal area of a lon/lat geometry, independently of the platform (pyproj Geod).
+
+    Geod sums signed ring areas, so rings are oriented first (shell counter-clockwise, holes clockwise).
+    """
+    return abs(GEOD.geometry_area_perimeter(shapely.orient_polygons(geometry))[0])
 
 
 def gk_to_lonlat(geometry: shapely.Geometry, epsg: int) -> shapely.Geometry:
