@@ -76,7 +76,9 @@ def test_boundary_txt_header_zone_mismatch_is_refused(
         assert conn.execute(text("SELECT count(*) FROM layer_version")).scalar() == 0
 
 
-def test_dxf_needs_crs_and_imports_with_it(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path) -> None:
+def test_dxf_needs_crs_and_imports_with_it(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
     doc = ezdxf.new()
     msp = doc.modelspace()
     ring = [(520_000, 3_850_000), (520_200, 3_850_000), (520_200, 3_850_150), (520_000, 3_850_150)]
