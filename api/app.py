@@ -13,10 +13,11 @@ from fastapi.staticfiles import StaticFiles
 import gis_platform
 from gis_platform.catalog import load_catalog
 from gis_platform.db import make_engine
+from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from .errors import install_error_handlers
-from .routes import health, layers
+from .routes import checks, health, identify, layers
 
 WEB_DIR = REPO_ROOT / "web"
 
@@ -39,10 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.catalog = load_catalog(settings.layers_dir)  # validated at start-up: a bad catalogue stops the service
+    # validated at start-up: a bad catalogue or rule file stops the service with a message naming it
+    app.state.catalog = load_catalog(settings.layers_dir)
+    app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(checks.router)
+    app.include_router(identify.router)
     _mount_web(app, WEB_DIR)
     return app
 

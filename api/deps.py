@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from gis_platform.catalog import Catalog
+from gis_platform.rules import RuleSet
 from gis_platform.settings import Settings
 
 
@@ -23,6 +24,11 @@ def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
+def get_rules(request: Request) -> RuleSet:
+    return request.app.state.rules
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+RulesDep = Annotated[RuleSet, Depends(get_rules)]

@@ -11,6 +11,8 @@ from gis_platform import errors
 STATUS_BY_ERROR: list[tuple[type[errors.PlatformError], int]] = [
     (errors.UnknownLayerError, 404),
     (errors.UnknownLandUseError, 422),
+    (errors.NotFoundError, 404),
+    (errors.ParcelError, 422),
     (errors.UnsafeArchiveError, 422),
     (errors.InputFileError, 422),
     (errors.ConfigurationError, 500),

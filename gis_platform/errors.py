@@ -76,3 +76,13 @@ class GeometryError(InputFileError):
 
 class DatabaseError(PlatformError):
     code = "database_error"
+
+
+class ParcelError(PlatformError):
+    """A parcel submitted for a check cannot be checked (empty, non-finite, too large, outside the county…)."""
+
+    code = "invalid_parcel"
+
+
+class NotFoundError(PlatformError):
+    code = "not_found"

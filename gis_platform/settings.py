@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     max_uncompressed_bytes: int = 2 * 1024**3
     max_compression_ratio: float = 200.0
     import_batch_size: int = 50_000
+    # Compliance checks
+    max_parcel_vertices: int = 20_000
+    max_parcels_per_request: int = 1_000
+    max_upload_bytes: int = 50 * 1024 * 1024
     statement_timeout_ms: int = 0
 
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
+from gis_platform import migrate
 from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
@@ -25,11 +26,11 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_health_reports_database_and_postgis(client: TestClient) -> None:
+def test_health_reports_database_and_postgis(client: TestClient, settings: Settings) -> None:
     body = client.get("/api/v1/health").json()
     assert body["status"] == "ok"
     assert body["database"]["postgis"].startswith("3.")
-    assert body["database"]["migration"] == "0001"
+    assert body["database"]["migration"] == migrate.head_revision(settings)
 
 
 def test_layers_list_shows_current_version_after_import(

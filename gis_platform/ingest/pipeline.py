@@ -9,7 +9,8 @@ import getpass
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import Catalog
 from ..crs import STORAGE_EPSG, ResolvedCRS, resolve_crs, transformer_to_storage
-from ..errors import CRSError, InputFileError, UnsupportedFormatError
+from ..errors import InputFileError, UnsupportedFormatError
 from ..settings import Settings
 from ..units import area_figures
 from .archive import ArchiveLimits, extract_zip
@@ -121,7 +122,7 @@ def _shapefile_checksum(shp: Path) -> str:
     return digest.hexdigest()
 
 
-def _find_dataset(paths: list[Path], archive: str) -> Path:
+def find_dataset(paths: list[Path], archive: str) -> Path:
     candidates = [p for p in paths if p.suffix.lower() in SUPPORTED and p.suffix.lower() != ".zip"]
     shps = [p for p in candidates if p.suffix.lower() == ".shp"]
     chosen = shps or candidates
@@ -129,6 +130,19 @@ def _find_dataset(paths: list[Path], archive: str) -> Path:
         names = ", ".join(p.name for p in chosen) or "none"
         raise InputFileError(f"{archive}: expected one dataset in the archive, found {len(chosen)} ({names})")
     return chosen[0]
+
+
+@contextmanager
+def opened_dataset(path: Path, settings: Settings) -> Iterator[Path]:
+    """The dataset file to read: ``path`` itself, or the one dataset inside a zip, safely extracted."""
+    with tempfile.TemporaryDirectory(prefix="gis-import-") as tmp:
+        if path.suffix.lower() == ".zip":
+            limits = ArchiveLimits(
+                settings.max_zip_members, settings.max_uncompressed_bytes, settings.max_compression_ratio
+            )
+            yield find_dataset(extract_zip(path, Path(tmp), limits), path.name)
+        else:
+            yield path
 
 
 def read_source(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
@@ -158,7 +172,7 @@ def read_source(path: Path, *, source_name: str | None = None, layer_name: str |
 
 
 def resolve_source_crs(source: SourceData, crs_override: str | int | None) -> ResolvedCRS:
-    """The CRS to read the source in; geographic coordinates must look geographic."""
+    """The CRS to read the source in, from what it declares (or the override) and its coordinates."""
     present = source.geometries[~shapely.is_missing(source.geometries)]
     bounds_arr = shapely.total_bounds(present) if present.size else np.array([np.nan] * 4)
     if not np.isfinite(bounds_arr).all():
@@ -172,15 +186,6 @@ def resolve_source_crs(source: SourceData, crs_override: str | int | None) -> Re
         resolved = source.resolved_crs
     else:
         resolved = resolve_crs(source.crs, bounds, override=crs_override)
-    if resolved.crs.is_geographic and (
-        abs(bounds[0]) > 180 or abs(bounds[2]) > 180 or abs(bounds[1]) > 90 or abs(bounds[3]) > 90
-    ):
-        raise CRSError(
-            f"{source.source_name}: coordinates ({bounds[0]:.1f}, {bounds[1]:.1f}) – "
-            f"({bounds[2]:.1f}, {bounds[3]:.1f}) "
-            f"are not longitude/latitude but the CRS is {resolved.crs.name}; give the projected CRS with --crs",
-            bounds=bounds,
-        )
     return resolved
 
 
@@ -211,13 +216,7 @@ def import_file(
         if current is not None and current["source_checksum"] == checksum:
             return _unchanged_report(layer.code, path.name, current)
 
-    with tempfile.TemporaryDirectory(prefix="gis-import-") as tmp:
-        dataset = path
-        if path.suffix.lower() == ".zip":
-            limits = ArchiveLimits(
-                settings.max_zip_members, settings.max_uncompressed_bytes, settings.max_compression_ratio
-            )
-            dataset = _find_dataset(extract_zip(path, Path(tmp), limits), path.name)
+    with opened_dataset(path, settings) as dataset:
         source = read_source(dataset, source_name=path.name, layer_name=source_layer or layer.code)
         resolved = resolve_source_crs(source, crs)
         transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)

@@ -1,0 +1,118 @@
+"""Parcel compliance checks over HTTP: submit (JSON or file), fetch, list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from gis_platform.analysis.parcel import parcels_from_geojson
+from gis_platform.analysis.upload import parcels_from_file
+from gis_platform.checks import CheckFilter, CheckRequest, get_check, list_checks, run_check
+from gis_platform.errors import ParcelError
+
+from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
+from ..schemas import CheckBody
+
+router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
+
+
+@router.post("", status_code=201, summary="检查一个地块 / check a parcel against the red lines")
+def create_check(
+    body: CheckBody, engine: EngineDep, catalog: CatalogDep, rules: RulesDep, settings: SettingsDep
+) -> Any:
+    parcels = parcels_from_geojson(body.geometry, body.crs, max_vertices=settings.max_parcel_vertices, max_parcels=1)
+    request = CheckRequest(
+        parcel=parcels[0],
+        layers=tuple(body.layers) if body.layers else None,
+        land_use_code=body.land_use,
+        buffer_m=body.buffer_m,
+        area_model=body.area_model,
+        project_name=body.project_name,
+        project_number=body.project_number,
+        source="api",
+    )
+    return run_check(engine, catalog, rules, settings, request)
+
+
+@router.post("/upload", status_code=201, summary="上传地块文件检查 / check the parcels of an uploaded file")
+async def upload_check(
+    engine: EngineDep,
+    catalog: CatalogDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage or boundary TXT")],
+    land_use: Annotated[str | None, Form()] = None,
+    crs: Annotated[str | None, Form(description="CRS when the file has none")] = None,
+    project_name: Annotated[str | None, Form()] = None,
+    project_number: Annotated[str | None, Form()] = None,
+    buffer_m: Annotated[float, Form(ge=0, le=5000)] = 0.0,
+) -> Any:
+    name = Path(file.filename or "upload").name
+    with tempfile.TemporaryDirectory(prefix="gis-upload-") as tmp:
+        path = Path(tmp) / name
+        size = 0
+        with open(path, "wb") as out:
+            while chunk := await file.read(1024 * 1024):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise ParcelError(f"{name}: larger than the upload limit of {settings.max_upload_bytes} bytes")
+                out.write(chunk)
+
+        def work() -> list[dict[str, Any]]:
+            parcels = parcels_from_file(path, settings, crs=crs)
+            return [
+                run_check(
+                    engine,
+                    catalog,
+                    rules,
+                    settings,
+                    CheckRequest(
+                        parcel=p,
+                        land_use_code=land_use,
+                        buffer_m=buffer_m,
+                        project_name=project_name,
+                        project_number=project_number,
+                        source=f"upload:{name}",
+                    ),
+                )
+                for p in parcels
+            ]
+
+        checks = await run_in_threadpool(work)
+    return {"file": name, "count": len(checks), "checks": checks}
+
+
+@router.get("/{check_id}", summary="取回检查结果 (与首次计算完全一致) / a stored check, exactly as first computed")
+def read_check(check_id: str, engine: EngineDep) -> Any:
+    return get_check(engine, check_id)
+
+
+@router.get("", summary="检查记录列表 / list past checks")
+def search_checks(
+    engine: EngineDep,
+    date_from: dt.datetime | None = None,
+    date_to: dt.datetime | None = None,
+    verdict: Literal["禁止", "有条件", "通过"] | None = None,
+    project_number: Annotated[str | None, Query(max_length=200)] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat", pattern=r"^[-0-9.,eE ]+$")] = None,
+    job_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    box = None
+    if bbox:
+        try:
+            values = tuple(float(v) for v in bbox.split(","))
+        except ValueError as exc:
+            raise ParcelError(f"bbox {bbox!r} must be four numbers minlon,minlat,maxlon,maxlat") from exc
+        if len(values) != 4:
+            raise ParcelError(f"bbox {bbox!r} must be four numbers minlon,minlat,maxlon,maxlat")
+        box = (values[0], values[1], values[2], values[3])
+    filters = CheckFilter(date_from, date_to, verdict, project_number, box, job_id, limit, offset)
+    return list_checks(engine, filters)

@@ -1,0 +1,40 @@
+"""Request bodies of the HTTP API (responses are the core's JSON documents)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXAMPLE_PARCEL: dict[str, Any] = {
+    "type": "Polygon",
+    "coordinates": [[[114.80, 34.80], [114.803, 34.80], [114.803, 34.802], [114.80, 34.802], [114.80, 34.80]]],
+}
+
+
+class CheckBody(BaseModel):
+    """A parcel to check against the red lines."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "geometry": EXAMPLE_PARCEL,
+                    "crs": "EPSG:4490",
+                    "land_use": "0701",
+                    "project_name": "城关镇安置小区",
+                    "project_number": "2026-YS-0001",
+                }
+            ]
+        },
+    )
+
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon, Feature or FeatureCollection")
+    crs: str = Field(default="EPSG:4490", description="CRS of the coordinates: EPSG:4490 or a CGCS2000 GK code")
+    land_use: str | None = Field(default=None, description="proposed 用地用海 code, e.g. 0701", max_length=12)
+    layers: list[str] | None = Field(default=None, description="layer codes to check (default: all check layers)")
+    buffer_m: float = Field(default=0.0, ge=0, le=5000, description="grow the parcel by this many metres")
+    area_model: Literal["ellipsoidal", "planar"] = "ellipsoidal"
+    project_name: str | None = Field(default=None, max_length=500)
+    project_number: str | None = Field(default=None, max_length=200)

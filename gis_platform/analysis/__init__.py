@@ -1,0 +1,1 @@
+"""Spatial analysis: parcel input, red-line overlay, land-survey statistics, conflicts."""

@@ -1,0 +1,154 @@
+"""Red-line overlay: a parcel against one layer version, computed in PostGIS.
+
+For each layer one statement returns everything: the per-feature overlaps (positive-area parts only,
+so edge-only contact is 0 m²), the area of their **union** (never the sum: red-line features may
+overlap each other), and the union area by category (e.g. 用地用海 code, 易发程度). Areas are
+ellipsoidal on the CGCS2000 ellipsoid unless the planar Gauss-Krüger model is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..catalog import Layer
+from ..crs import gk_epsg, zone_for_longitude
+
+AreaModel = Literal["ellipsoidal", "planar"]
+AREA_MODEL_NAMES = {
+    "ellipsoidal": "椭球面积 ellipsoidal area on the CGCS2000 ellipsoid (PostGIS geography)",
+    "planar": "平面面积 planar Gauss-Krüger area (CGCS2000 3° zone by central meridian)",
+}
+
+
+@dataclass(frozen=True)
+class AreaContext:
+    """How areas are measured in one check."""
+
+    model: AreaModel
+    gk_srid: int  # CM-family GK zone of the parcel, used by the planar model
+
+    @classmethod
+    def for_parcel(cls, parcel: BaseGeometry, model: AreaModel) -> AreaContext:
+        zone = zone_for_longitude(parcel.centroid.x)
+        return cls(model=model, gk_srid=gk_epsg(zone, prefixed=False))
+
+    def sql(self, expr: str) -> str:
+        if self.model == "planar":
+            return f"ST_Area(ST_Transform({expr}, {int(self.gk_srid)}))"
+        return f"ST_Area(({expr})::geography)"
+
+
+@dataclass
+class FeatureOverlap:
+    feature_id: int
+    source_fid: int
+    properties: dict[str, Any]
+    overlap_m2: float
+    geometry: dict[str, Any] | None
+
+
+@dataclass
+class LayerOverlap:
+    """What one layer version says about a parcel."""
+
+    layer_code: str
+    version_id: int
+    union_m2: float
+    features: list[FeatureOverlap] = field(default_factory=list)
+    categories_m2: dict[str, float] = field(default_factory=dict)
+    points: list[FeatureOverlap] = field(default_factory=list)
+
+
+def _polygon_sql(area: AreaContext, category_field: str | None) -> str:
+    category = (
+        f"""(SELECT json_object_agg(coalesce(cat, ''), a) FROM (
+                SELECT properties->>'{category_field}' AS cat, {area.sql("ST_Union(ig)")} AS a
+                FROM pos GROUP BY 1) c)"""
+        if category_field
+        else "NULL::json"
+    )
+    return f"""
+    WITH p AS (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g),
+    hit AS MATERIALIZED (
+        SELECT f.id, f.source_fid, f.properties,
+               CASE WHEN ST_CoveredBy(f.geom, p.g) THEN f.geom
+                    ELSE ST_CollectionExtract(ST_Intersection(f.geom, p.g), 3) END AS ig
+        FROM feature f, p
+        WHERE f.version_id = :v AND ST_Intersects(f.geom, p.g)
+    ),
+    pos AS MATERIALIZED (SELECT * FROM hit WHERE NOT ST_IsEmpty(ig))
+    SELECT json_build_object(
+        'features', (SELECT coalesce(json_agg(json_build_object(
+                'id', id, 'fid', source_fid, 'properties', properties, 'area', {area.sql("ig")},
+                'geometry', CASE WHEN :with_geometry THEN ST_AsGeoJSON(ig, 8)::json END) ORDER BY source_fid), '[]')
+            FROM pos),
+        'union', (SELECT {area.sql("ST_Union(ig)")} FROM pos),
+        'categories', {category}
+    )
+    """
+
+
+POINT_SQL = """
+    WITH p AS (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g)
+    SELECT coalesce(json_agg(json_build_object('id', f.id, 'fid', f.source_fid, 'properties', f.properties,
+                   'geometry', ST_AsGeoJSON(f.geom, 8)::json) ORDER BY f.source_fid), '[]')
+    FROM feature f, p WHERE f.version_id = :v AND ST_Intersects(f.geom, p.g)
+"""
+
+
+def category_field(layer: Layer) -> str | None:
+    categorized = layer.style.categorized
+    return categorized.field if categorized is not None else None
+
+
+def overlay_layer(
+    conn: Connection,
+    layer: Layer,
+    version_id: int,
+    parcel_ewkb_hex: str,
+    area: AreaContext,
+    *,
+    with_geometry: bool = True,
+) -> LayerOverlap:
+    """Overlay the parcel (EWKB hex, EPSG:4490) with one version of ``layer``."""
+    if layer.geometry_type == "point":
+        rows = conn.execute(text(POINT_SQL), {"wkb": parcel_ewkb_hex, "v": version_id}).scalar_one()
+        rows = json.loads(rows) if isinstance(rows, str) else rows
+        points = [FeatureOverlap(r["id"], r["fid"], r["properties"], 0.0, r["geometry"]) for r in rows]
+        return LayerOverlap(layer.code, version_id, 0.0, points=points)
+    sql = _polygon_sql(area, category_field(layer))
+    data = conn.execute(
+        text(sql), {"wkb": parcel_ewkb_hex, "v": version_id, "with_geometry": with_geometry}
+    ).scalar_one()
+    data = json.loads(data) if isinstance(data, str) else data
+    features = [
+        FeatureOverlap(r["id"], r["fid"], r["properties"], float(r["area"]), r["geometry"]) for r in data["features"]
+    ]
+    return LayerOverlap(
+        layer_code=layer.code,
+        version_id=version_id,
+        union_m2=float(data["union"] or 0.0),
+        features=features,
+        categories_m2={k: float(v) for k, v in (data["categories"] or {}).items()},
+    )
+
+
+def parcel_area(conn: Connection, parcel_ewkb_hex: str, area: AreaContext) -> float:
+    expr = "ST_GeomFromEWKB(decode(:wkb, 'hex'))"
+    sql = f"SELECT {area.sql(expr)}"
+    return float(conn.execute(text(sql), {"wkb": parcel_ewkb_hex}).scalar_one())
+
+
+def buffer_parcel(conn: Connection, parcel_ewkb_hex: str, metres: float) -> str:
+    """The parcel grown by ``metres`` on the ellipsoid, as EWKB hex in EPSG:4490."""
+    sql = (
+        "SELECT encode(ST_AsEWKB(ST_SetSRID(ST_Buffer(ST_GeomFromEWKB(decode(:wkb, 'hex'))::geography, :m)::geometry,"
+        " 4490)), 'hex')"
+    )
+    return str(conn.execute(text(sql), {"wkb": parcel_ewkb_hex, "m": metres}).scalar_one())

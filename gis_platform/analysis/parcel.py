@@ -1,0 +1,169 @@
+"""Parcels submitted for a compliance check: parse, validate, reproject to EPSG:4490, repair.
+
+A parcel arrives as GeoJSON (a geometry, a Feature or a FeatureCollection) in EPSG:4490 by default
+or in a CGCS2000 Gauss-Krüger EPSG code, or as a file through the import readers. Everything wrong
+with it is a :class:`~gis_platform.errors.ParcelError` whose message names the problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from ..crs import STORAGE_EPSG, resolve_crs, transformer_to_storage
+from ..errors import CRSError, ParcelError
+from ..ingest.geometry import to_storage
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+@dataclass
+class Parcel:
+    """One parcel ready for checking, in EPSG:4490."""
+
+    geometry: BaseGeometry
+    source_crs: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    repairs: list[str] = field(default_factory=list)
+    vertex_count: int = 0
+    label: str | None = None
+
+
+def _geometries_from_geojson(data: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(geometry dict, properties) pairs from a geometry, Feature or FeatureCollection."""
+    if not isinstance(data, dict) or "type" not in data:
+        raise ParcelError("the parcel must be a GeoJSON object with a 'type' (geometry, Feature or FeatureCollection)")
+    kind = data["type"]
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list) or not features:
+            raise ParcelError("the FeatureCollection holds no features")
+        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for i, feature in enumerate(features):
+            if not isinstance(feature, dict) or feature.get("type") != "Feature":
+                raise ParcelError(f"features[{i}] is not a GeoJSON Feature")
+            pairs.extend(_geometries_from_geojson(feature))
+        return pairs
+    if kind == "Feature":
+        geometry = data.get("geometry")
+        if geometry is None:
+            raise ParcelError("the Feature has no geometry")
+        properties = data.get("properties") or {}
+        return [(geometry, properties if isinstance(properties, dict) else {})]
+    return [(data, {})]
+
+
+def _shape(geometry: dict[str, Any], index: int) -> BaseGeometry:
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind not in POLYGONAL:
+        raise ParcelError(
+            f"parcel {index + 1}: geometry type {kind!r} cannot be checked; give a Polygon or MultiPolygon",
+            geometry_type=kind,
+        )
+    coords = geometry.get("coordinates")
+    if not coords:
+        raise ParcelError(f"parcel {index + 1}: empty geometry (no coordinates)")
+    _check_numbers(coords, index)
+    try:
+        import json
+
+        shape = shapely.from_geojson(json.dumps(geometry))
+    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+        raise ParcelError(f"parcel {index + 1}: malformed {kind} coordinates ({exc})") from exc
+    return shape
+
+
+def _check_numbers(coords: Any, index: int) -> None:
+    stack = [coords]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            if item and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item):
+                if len(item) < 2:
+                    raise ParcelError(f"parcel {index + 1}: a position needs at least two numbers, got {item}")
+                if not all(math.isfinite(v) for v in item):
+                    raise ParcelError(f"parcel {index + 1}: non-finite coordinate {item} (NaN or infinity)")
+            else:
+                stack.extend(item)
+        else:
+            raise ParcelError(f"parcel {index + 1}: coordinate value {item!r} is not a number")
+
+
+def parse_crs(crs: str | int | None) -> pyproj.CRS:
+    if crs is None or crs == "":
+        return pyproj.CRS.from_epsg(STORAGE_EPSG)
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"unknown CRS {crs!r}; use EPSG:4490 or a CGCS2000 Gauss-Krüger code (EPSG:4513–4554)") from exc
+
+
+def prepare_parcel(
+    geometry: BaseGeometry,
+    crs: pyproj.CRS | None,
+    *,
+    max_vertices: int,
+    index: int = 0,
+    properties: dict[str, Any] | None = None,
+    allow_prefix_inference: bool = False,
+) -> Parcel:
+    """Validate one parcel geometry in its CRS and bring it to EPSG:4490, repairing it if needed."""
+    where = f"parcel {index + 1}"
+    if geometry is None or geometry.is_empty:
+        raise ParcelError(f"{where}: empty geometry")
+    if geometry.geom_type not in POLYGONAL:
+        raise ParcelError(
+            f"{where}: geometry type {geometry.geom_type} cannot be checked; give a Polygon or MultiPolygon"
+        )
+    vertices = int(shapely.get_num_coordinates(geometry))
+    if vertices > max_vertices:
+        raise ParcelError(f"{where}: {vertices} vertices, more than the limit of {max_vertices}", vertices=vertices)
+    bounds = tuple(float(v) for v in geometry.bounds)
+    if not all(math.isfinite(v) for v in bounds):
+        raise ParcelError(f"{where}: non-finite coordinates (NaN or infinity)")
+    resolved = resolve_crs(crs, bounds, allow_prefix_inference=allow_prefix_inference)  # type: ignore[arg-type]
+    transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
+    stored = to_storage(np.array([geometry], dtype=object), transformer)[0]
+    repairs: list[str] = []
+    if not stored.is_valid:
+        reason = shapely.is_valid_reason(stored)
+        fixed = shapely.make_valid(stored)
+        parts = shapely.get_parts(fixed)
+        polys = [p for p in parts if p.geom_type in POLYGONAL]
+        if not polys:
+            raise ParcelError(f"{where}: invalid geometry ({reason}) with no area left after repair")
+        stored = shapely.unary_union(polys)
+        repairs.append(f"几何已修复 repaired invalid geometry: {reason}")
+    if stored.area <= 0:
+        raise ParcelError(f"{where}: degenerate geometry with zero area")
+    label = None
+    if properties:
+        label = next((str(properties[k]) for k in ("DKBH", "dkbh", "name", "NAME", "DKMC") if properties.get(k)), None)
+    return Parcel(
+        geometry=stored,
+        source_crs=f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name,
+        properties=properties or {},
+        repairs=repairs,
+        vertex_count=vertices,
+        label=label,
+    )
+
+
+def parcels_from_geojson(
+    data: Any, crs: str | int | None, *, max_vertices: int, max_parcels: int = 1000
+) -> list[Parcel]:
+    """Every parcel of a GeoJSON geometry, Feature or FeatureCollection, validated and in EPSG:4490."""
+    pairs = _geometries_from_geojson(data)
+    if len(pairs) > max_parcels:
+        raise ParcelError(f"{len(pairs)} parcels in one request, more than the limit of {max_parcels}")
+    declared = parse_crs(crs)
+    return [
+        prepare_parcel(_shape(geometry, i), declared, max_vertices=max_vertices, index=i, properties=props)
+        for i, (geometry, props) in enumerate(pairs)
+    ]

@@ -1,0 +1,387 @@
+"""Parcel compliance checks: overlay a parcel with the red lines, apply the rules, keep the record.
+
+A check reads each layer's *current* version once, computes everything in one transaction and
+stores the result exactly as computed, with the version ids it used: ``get_check`` returns the same
+document years later, even after every layer has been re-imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from .analysis.overlay import AREA_MODEL_NAMES, AreaContext, AreaModel, LayerOverlap, overlay_layer, parcel_area
+from .analysis.overlay import buffer_parcel as grow_parcel
+from .analysis.parcel import Parcel
+from .catalog import Catalog, Layer
+from .errors import NotFoundError, ParcelError, UnknownLayerError
+from .rules import CheckFacts, LayerFacts, RuleSet, evaluate
+from .settings import Settings
+from .units import area_figures
+
+RESULT_SCHEMA = "gis-platform/check/1"
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    parcel: Parcel
+    layers: tuple[str, ...] | None = None
+    land_use_code: str | None = None
+    buffer_m: float = 0.0
+    area_model: AreaModel = "ellipsoidal"
+    project_name: str | None = None
+    project_number: str | None = None
+    created_by: str = "anonymous"
+    source: str = "api"
+    job_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class CurrentVersion:
+    layer_code: str
+    version_id: int
+    version_no: int
+    source_name: str
+    imported_at: dt.datetime
+
+
+def current_versions(conn: Connection) -> dict[str, CurrentVersion]:
+    rows = conn.execute(
+        text(
+            "SELECT l.code, v.id, v.version_no, v.source_name, v.imported_at FROM layer l"
+            " JOIN layer_version v ON v.id = l.current_version_id"
+        )
+    ).all()
+    return {r[0]: CurrentVersion(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def _layers_to_check(catalog: Catalog, requested: tuple[str, ...] | None) -> list[Layer]:
+    if requested:
+        seen: dict[str, Layer] = {}
+        for code in requested:
+            layer = catalog.layer(code)
+            seen.setdefault(layer.code, layer)
+        return list(seen.values())
+    return list(catalog.check_layers())
+
+
+def _feature_row(layer: Layer, feature: Any, threshold: float) -> dict[str, Any]:
+    keys = {f.name: feature.properties.get(f.name) for f in layer.key_fields}
+    return {
+        "feature_id": feature.properties.get(layer.feature_id_field) or str(feature.feature_id),
+        "db_id": feature.feature_id,
+        "attributes": keys,
+        "overlap": area_figures(feature.overlap_m2),
+        "minor": 0 < feature.overlap_m2 < threshold,
+        "geometry": feature.geometry,
+    }
+
+
+def _land_survey_statistics(catalog: Catalog, overlap: LayerOverlap) -> dict[str, Any]:
+    """地类统计: area by 地类, with the 田坎 share (KCXS) deducted where present."""
+    by_code: dict[str, dict[str, float]] = defaultdict(lambda: {"gross": 0.0, "tiankan": 0.0})
+    names: dict[str, str] = {}
+    for feature in overlap.features:
+        code = str(feature.properties.get("DLBM") or "")
+        try:
+            kcxs = float(feature.properties.get("KCXS") or 0.0)
+        except (TypeError, ValueError):
+            kcxs = 0.0
+        entry = by_code[code]
+        entry["gross"] += feature.overlap_m2
+        entry["tiankan"] += feature.overlap_m2 * kcxs
+        names.setdefault(code, str(feature.properties.get("DLMC") or ""))
+    classes = []
+    cultivated_net = 0.0
+    for code in sorted(by_code):
+        entry = by_code[code]
+        net = entry["gross"] - entry["tiankan"]
+        try:
+            survey_class = catalog.land_survey_class(code)
+            name, cultivated, construction = survey_class.dlmc, survey_class.is_cultivated, survey_class.is_construction
+        except Exception:  # a code the table does not know: keep the file's own name
+            name, cultivated, construction = names.get(code, ""), code.startswith("01"), False
+        if cultivated:
+            cultivated_net += net
+        classes.append(
+            {
+                "dlbm": code,
+                "dlmc": name,
+                "cultivated": cultivated,
+                "construction": construction,
+                "area": area_figures(entry["gross"]),
+                "tiankan": area_figures(entry["tiankan"]),
+                "net": area_figures(net),
+            }
+        )
+    gross = sum(e["gross"] for e in by_code.values())
+    tiankan = sum(e["tiankan"] for e in by_code.values())
+    return {
+        "layer": overlap.layer_code,
+        "classes": classes,
+        "total": area_figures(gross),
+        "tiankan_total": area_figures(tiankan),
+        "cultivated_net": area_figures(cultivated_net),
+    }
+
+
+def compute_check(
+    conn: Connection, catalog: Catalog, rules: RuleSet, settings: Settings, request: CheckRequest
+) -> dict[str, Any]:
+    """Everything a check says about one parcel, as a JSON-ready document (not stored)."""
+    parcel = request.parcel
+    land_use = catalog.land_use(request.land_use_code) if request.land_use_code else None
+    layers = _layers_to_check(catalog, request.layers)
+    versions = current_versions(conn)
+    area = AreaContext.for_parcel(parcel.geometry, request.area_model)
+    ewkb = shapely.to_wkb(shapely.set_srid(parcel.geometry, 4490), hex=True, include_srid=True)
+    parcel_m2 = parcel_area(conn, ewkb, area)
+    checked = grow_parcel(conn, ewkb, request.buffer_m) if request.buffer_m > 0 else ewkb
+    checked_m2 = parcel_area(conn, checked, area) if request.buffer_m > 0 else parcel_m2
+
+    townships: list[dict[str, Any]] = []
+    boundary = _role_layer(catalog, "township_boundary")
+    if boundary is not None and boundary.code in versions:
+        xzq = overlay_layer(conn, boundary, versions[boundary.code].version_id, checked, area, with_geometry=False)
+        if not xzq.features:
+            minx, miny, maxx, maxy = parcel.geometry.bounds
+            raise ParcelError(
+                f"the parcel ({minx:.5f}, {miny:.5f}) – ({maxx:.5f}, {maxy:.5f}) lies outside the county; "
+                "check the coordinates and the CRS",
+                bounds=[minx, miny, maxx, maxy],
+            )
+        townships = [
+            {
+                "code": f.properties.get(boundary.feature_id_field),
+                "name": f.properties.get(boundary.name_field) if boundary.name_field else None,
+                "area": area_figures(f.overlap_m2),
+            }
+            for f in xzq.features
+        ]
+
+    threshold = rules.minor_area_m2
+    layer_results: list[dict[str, Any]] = []
+    facts: dict[str, LayerFacts] = {}
+    missing: list[str] = []
+    land_survey: dict[str, Any] | None = None
+    for layer in layers:
+        version = versions.get(layer.code)
+        if version is None:
+            missing.append(layer.code)
+            continue
+        overlap = overlay_layer(conn, layer, version.version_id, checked, area)
+        union = overlap.union_m2
+        version_doc = {
+            "id": version.version_id,
+            "version_no": version.version_no,
+            "source_name": version.source_name,
+            "imported_at": version.imported_at.isoformat(),
+        }
+        entry: dict[str, Any] = {
+            "code": layer.code,
+            "name_zh": layer.name_zh,
+            "name_en": layer.name_en,
+            "role": layer.role,
+            "geometry_type": layer.geometry_type,
+            "version": version_doc,
+            "overlap": area_figures(union),
+            "share": round(union / checked_m2, 6) if checked_m2 > 0 else 0.0,
+            "feature_count": len(overlap.features) if layer.geometry_type != "point" else len(overlap.points),
+            "minor": 0 < union < threshold,
+            "categories": {k: area_figures(v) for k, v in sorted(overlap.categories_m2.items())},
+            "features": [_feature_row(layer, f, threshold) for f in (overlap.features or overlap.points)],
+        }
+        layer_results.append(entry)
+        facts[layer.code] = LayerFacts(
+            layer_code=layer.code,
+            role=layer.role,
+            overlap_m2=union,
+            outside_m2=max(checked_m2 - union, 0.0),
+            feature_count=entry["feature_count"],
+            minor=entry["minor"],
+            plan_use_m2=dict(overlap.categories_m2) if layer.role == "township_plan" else {},
+            categories_m2=dict(overlap.categories_m2),
+        )
+        if layer.role == "land_survey":
+            land_survey = {**_land_survey_statistics(catalog, overlap), "version": version_doc}
+
+    evaluation = evaluate(
+        rules,
+        CheckFacts(parcel_area_m2=checked_m2, land_use_code=land_use.code if land_use else None, layers=facts),
+        catalog,
+    )
+    minx, miny, maxx, maxy = parcel.geometry.bounds
+    return {
+        "schema": RESULT_SCHEMA,
+        "verdict": evaluation.verdict,
+        "findings": [f.to_dict() for f in evaluation.findings],
+        "project": {"name": request.project_name, "number": request.project_number},
+        "parcel": {
+            "label": parcel.label,
+            "area": area_figures(parcel_m2),
+            "checked_area": area_figures(checked_m2),
+            "buffer_m": request.buffer_m,
+            "vertex_count": parcel.vertex_count,
+            "bbox": [minx, miny, maxx, maxy],
+            "source_crs": parcel.source_crs,
+            "repairs": parcel.repairs,
+            "properties": parcel.properties,
+            "townships": townships,
+            "geometry": json.loads(shapely.to_geojson(parcel.geometry)),
+        },
+        "land_use": (
+            {
+                "code": land_use.code,
+                "name_zh": land_use.name_zh,
+                "name_en": land_use.name_en,
+                "construction": land_use.construction,
+                "urban_construction": land_use.urban_construction,
+                "linear_infrastructure": land_use.linear_infrastructure,
+            }
+            if land_use
+            else None
+        ),
+        "area_model": {
+            "name": request.area_model,
+            "description": AREA_MODEL_NAMES[request.area_model],
+            **({"gk_epsg": area.gk_srid} if request.area_model == "planar" else {}),
+        },
+        "minor_overlap_threshold_m2": threshold,
+        "layers": layer_results,
+        "missing_layers": missing,
+        "land_survey": land_survey,
+        "data_versions": {r["code"]: r["version"]["id"] for r in layer_results},
+        "catalog_fingerprint": catalog.fingerprint,
+        "rules_fingerprint": rules.fingerprint,
+    }
+
+
+def _role_layer(catalog: Catalog, role: str) -> Layer | None:
+    try:
+        return catalog.layer_by_role(role)
+    except UnknownLayerError:
+        return None
+
+
+def store_check(conn: Connection, request: CheckRequest, result: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        text(
+            "INSERT INTO check_record (created_by, source, project_name, project_number, parcel_label, land_use_code,"
+            " verdict, area_model, parcel_area_m2, geom, data_versions, result, job_id)"
+            " VALUES (:by, :src, :pname, :pnum, :label, :lu, :verdict, :model, :area,"
+            " ST_GeomFromEWKB(decode(:wkb, 'hex')), :versions, :result, :job)"
+            " RETURNING id, created_at"
+        ),
+        {
+            "by": request.created_by,
+            "src": request.source,
+            "pname": request.project_name,
+            "pnum": request.project_number,
+            "label": request.parcel.label,
+            "lu": request.land_use_code,
+            "verdict": result["verdict"],
+            "model": request.area_model,
+            "area": result["parcel"]["area"]["m2"],
+            "wkb": shapely.to_wkb(shapely.set_srid(request.parcel.geometry, 4490), hex=True, include_srid=True),
+            "versions": json.dumps(result["data_versions"]),
+            "result": json.dumps(result, ensure_ascii=False),
+            "job": request.job_id,
+        },
+    ).one()
+    return _document(row.id, row.created_at, request.created_by, request.source, result)
+
+
+def _document(check_id: Any, created_at: dt.datetime, by: str, source: str, result: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(check_id), "created_at": created_at.isoformat(), "created_by": by, "source": source, **result}
+
+
+def run_check(
+    engine: Engine, catalog: Catalog, rules: RuleSet, settings: Settings, request: CheckRequest
+) -> dict[str, Any]:
+    """Compute and store one check in one transaction; return the stored document."""
+    with engine.begin() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        result = compute_check(conn, catalog, rules, settings, request)
+        return store_check(conn, request, result)
+
+
+def get_check(engine: Engine, check_id: str) -> dict[str, Any]:
+    try:
+        key = uuid.UUID(str(check_id))
+    except ValueError as exc:
+        raise NotFoundError(f"no check with id {check_id!r} (not a valid check id)") from exc
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, created_at, created_by, source, result FROM check_record WHERE id = :id"), {"id": key}
+        ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no check with id {check_id}")
+    return _document(row.id, row.created_at, row.created_by, row.source, row.result)
+
+
+@dataclass(frozen=True)
+class CheckFilter:
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+    verdict: str | None = None
+    project_number: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    job_id: uuid.UUID | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_checks(engine: Engine, filters: CheckFilter) -> dict[str, Any]:
+    where = ["TRUE"]
+    params: dict[str, Any] = {"limit": filters.limit, "offset": filters.offset}
+    if filters.date_from:
+        where.append("created_at >= :dfrom")
+        params["dfrom"] = filters.date_from
+    if filters.date_to:
+        where.append("created_at < :dto")
+        params["dto"] = filters.date_to
+    if filters.verdict:
+        where.append("verdict = :verdict")
+        params["verdict"] = filters.verdict
+    if filters.project_number:
+        where.append("project_number = :pnum")
+        params["pnum"] = filters.project_number
+    if filters.job_id:
+        where.append("job_id = :job")
+        params["job"] = filters.job_id
+    if filters.bbox:
+        where.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
+        params.update(dict(zip(("x0", "y0", "x1", "y1"), filters.bbox, strict=True)))
+    clause = " AND ".join(where)
+    with engine.connect() as conn:
+        total = conn.execute(text(f"SELECT count(*) FROM check_record WHERE {clause}"), params).scalar_one()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT id, created_at, created_by, source, project_name, project_number, parcel_label,"
+                    " land_use_code, verdict, area_model, parcel_area_m2, data_versions FROM check_record"
+                    f" WHERE {clause} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+            .mappings()
+            .all()
+        )
+    items = [
+        {
+            **{k: v for k, v in r.items() if k not in ("id", "created_at", "parcel_area_m2")},
+            "id": str(r["id"]),
+            "created_at": r["created_at"].isoformat(),
+            "parcel_area": area_figures(r["parcel_area_m2"]),
+        }
+        for r in rows
+    ]
+    return {"total": total, "limit": filters.limit, "offset": filters.offset, "items": items}
