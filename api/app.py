@@ -17,7 +17,7 @@ from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from .errors import install_error_handlers
-from .routes import checks, health, identify, layers
+from .routes import checks, health, identify, jobs, layers, reports
 
 WEB_DIR = REPO_ROOT / "web"
 
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.router)
     app.include_router(checks.router)
     app.include_router(identify.router)
+    app.include_router(reports.router)
+    app.include_router(jobs.router)
     _mount_web(app, WEB_DIR)
     return app
 
