@@ -353,3 +353,26 @@ def test_identify_lists_every_layer_at_a_point(client: TestClient) -> None:
     assert {"name": "XZQMC", "label_zh": "行政区名称", "label_en": "Division name", "value": "城关镇"} in township[
         "fields"
     ]
+
+
+def test_cli_check_prints_the_same_result_as_the_api(client: TestClient, settings: Settings, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    parcel = shapely.box(114.785, 34.803, 114.795, 34.807)
+    path = tmp_path / "parcel.txt"
+    path.write_text(TXT.format(parcels=_txt_parcel("CLI1", _gk_ring(parcel))), encoding="utf-8")
+    env = {**os.environ, "GIS_DATABASE_URL": settings.database_url}
+    cli = [sys.executable, "-m", "gis_platform.cli", "check", str(path), "--use", "0701"]
+    as_json = subprocess.run([*cli, "--format", "json"], env=env, capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert result["verdict"] == "禁止" and result["parcel"]["label"] == "CLI1"
+    assert client.get(f"/api/v1/checks/{result['id']}").json() == result
+    api = check(client, parcel, land_use="0701")
+    assert layer(result, "YJJBNT")["overlap"]["m2"] == pytest.approx(layer(api, "YJJBNT")["overlap"]["m2"], rel=1e-5)
+    table = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "结论 verdict: 禁止" in table.stdout and "依据" in table.stdout
+    bad = subprocess.run([*cli[:-2], "--use", "9999"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "9999" in bad.stderr and "Traceback" not in bad.stderr
