@@ -16,17 +16,15 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.common import BENCH_DIR, OUT_DIR, REPO_ROOT, bench_database_url, median_run, ogr_pg_connection, run_measured
-
-
-def ensure_scale_county(directory: Path) -> dict[str, object]:
-    manifest = directory / "manifest.json"
-    if not manifest.exists():
-        print(f"generating the benchmark county in {directory} …", file=sys.stderr)
-        run_measured(
-            [sys.executable, str(REPO_ROOT / "data" / "generate_demo_county.py"), "--out", str(directory), "--scale"]
-        )
-    return json.loads(manifest.read_text(encoding="utf-8"))
+from bench.common import (
+    BENCH_DIR,
+    OUT_DIR,
+    bench_database_url,
+    ensure_scale_county,
+    median_run,
+    ogr_pg_connection,
+    run_measured,
+)
 
 
 def main() -> None:

@@ -63,3 +63,25 @@ def ogr_pg_connection(url: str) -> str:
 
 def self_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ensure_scale_county(directory: Path) -> dict[str, object]:
+    """The benchmark county's manifest, generating it (``--scale``) when missing."""
+    import json
+    import sys
+
+    manifest = directory / "manifest.json"
+    if not manifest.exists():
+        print(f"generating the benchmark county in {directory} …", file=sys.stderr)
+        generator = REPO_ROOT / "data" / "generate_demo_county.py"
+        run_measured([sys.executable, str(generator), "--out", str(directory), "--scale"])
+    return json.loads(manifest.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

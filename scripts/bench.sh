@@ -7,8 +7,8 @@ ensure_venv
 choose_database_server
 name="${1:-}"; shift || true
 case "$name" in
-  import) ;;
-  *) die "usage: scripts/bench.sh import [args]" ;;
+  import|checks) ;;
+  *) die "usage: scripts/bench.sh import|checks [args]" ;;
 esac
 BENCH_DB="gis_bench_$$"
 cleanup() { psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null 2>&1 || true; }

@@ -1,0 +1,253 @@
+"""Check benchmark: HTTP check latency and throughput vs bare PostGIS SQL vs geopandas, on the benchmark county.
+
+Run: ``scripts/bench.sh checks`` (loads the benchmark county through the import path into a throwaway bench
+database, starts ``gis-platform serve --workers 2`` on a loopback port, and measures in the same run):
+
+- (a) bare SQL: the same red-line overlay (union area per layer) straight through psycopg2;
+- (b) geopandas: the parcel overlaid with the red-line layers already in memory (spatial index + intersection);
+- (c) the platform over HTTP: one client, keep-alive, the full check (all check layers, stored record);
+- (d) throughput: several concurrent clients for a fixed time;
+- resident memory of each server worker at the end.
+Targets (issue #3): p50 ≤ 25 ms, p95 ≤ 60 ms, HTTP p50 ≤ 2× bare SQL p50, ≥ 150 checks/s with 2 workers,
+≤ 500 MiB per worker. Reported as measured; ratios are against baselines taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import httpx
+import numpy as np
+import psycopg2
+import shapely
+from pyproj import Geod
+
+from bench.common import BENCH_DIR, OUT_DIR, bench_database_url, ensure_scale_county, percentile, run_measured
+
+RED_LINES = ("YJJBNT", "STBHHX", "CZKFBJ")
+GEOD = Geod(ellps="GRS80")
+
+
+def load_county(url: str, directory: Path) -> None:
+    env = {**os.environ, "GIS_DATABASE_URL": url}
+    gp = str(Path(sys.executable).with_name("gis-platform"))
+    run_measured([gp, "db", "upgrade"], env=env)
+    run_measured([gp, "demo", "load", "--dir", str(directory)], env=env)
+
+
+def current_versions(conn: Any) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT l.code, l.current_version_id FROM layer l WHERE l.current_version_id IS NOT NULL")
+        return dict(cur.fetchall())
+
+
+def make_parcels(conn: Any, version: int, n: int, seed: int) -> list[shapely.Polygon]:
+    """100-vertex parcels (~300 m across) centred on farmland patches, so they press on the red lines."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT setseed(%s)", (seed / 1000,))
+        cur.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM feature WHERE version_id = %s"
+            " ORDER BY random() LIMIT %s) s",
+            (version, n),
+        )
+        centres = cur.fetchall()
+    rng = np.random.default_rng(seed)
+    parcels = []
+    for lon, lat in centres:
+        angles = np.linspace(0, 2 * math.pi, 100, endpoint=False)
+        radius_m = 150 * (1 + 0.15 * rng.standard_normal(100).clip(-2, 2))
+        dlat = radius_m * np.sin(angles) / 111_000
+        dlon = radius_m * np.cos(angles) / (111_000 * math.cos(math.radians(lat)))
+        parcels.append(shapely.Polygon(np.column_stack([lon + dlon, lat + dlat])).buffer(0))
+    return parcels
+
+
+BARE_SQL = """
+SELECT ST_Area(ST_Union(ST_CollectionExtract(ST_Intersection(f.geom, p.g), 3))::geography), count(*)
+FROM feature f, (SELECT ST_GeomFromEWKB(decode(%s, 'hex')) g) p
+WHERE f.version_id = %s AND ST_Intersects(f.geom, p.g)
+"""
+
+
+def bench_bare_sql(conn: Any, versions: dict[str, int], parcels: list[shapely.Polygon]) -> list[float]:
+    times = []
+    with conn.cursor() as cur:
+        cur.execute("SET max_parallel_workers_per_gather = 0; SET jit = off")
+        for parcel in parcels:
+            wkb = shapely.to_wkb(shapely.set_srid(parcel, 4490), hex=True, include_srid=True)
+            started = time.perf_counter()
+            for code in RED_LINES:
+                cur.execute(BARE_SQL, (wkb, versions[code]))
+                cur.fetchone()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def bench_geopandas(url: str, versions: dict[str, int], parcels: list[shapely.Polygon]) -> tuple[list[float], float]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    started = time.perf_counter()
+    layers = {
+        code: gpd.read_postgis(
+            f"SELECT geom FROM feature WHERE version_id = {int(versions[code])}", engine, geom_col="geom"
+        )
+        for code in RED_LINES
+    }
+    for frame in layers.values():
+        frame.sindex  # noqa: B018 - build the spatial index before timing
+    load_s = time.perf_counter() - started
+    times = []
+    for parcel in parcels:
+        t0 = time.perf_counter()
+        for frame in layers.values():
+            hits = frame.geometry.values[frame.sindex.query(parcel, predicate="intersects")]
+            pieces = shapely.intersection(np.asarray(hits), parcel)
+            union = shapely.union_all(pieces)
+            if not union.is_empty:
+                abs(GEOD.geometry_area_perimeter(shapely.orient_polygons(union))[0])
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, load_s
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GIS_DATABASE_URL": url}
+    gp = str(Path(sys.executable).with_name("gis-platform"))
+    proc = subprocess.Popen(
+        [gp, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the server did not become healthy in 60 s")
+
+
+def worker_rss_mib(proc: subprocess.Popen[bytes]) -> list[float]:
+    out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    return [round(int(rss) / 1024, 1) for _pid, rss in (line.split() for line in out.strip().splitlines())]
+
+
+def bench_http(port: int, bodies: list[dict[str, Any]]) -> list[float]:
+    times = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for body in bodies:
+            started = time.perf_counter()
+            response = client.post("/api/v1/checks", json=body)
+            times.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+    return times
+
+
+def bench_throughput(port: int, bodies: list[dict[str, Any]], clients: int, seconds: float) -> dict[str, Any]:
+    done, errors = [0] * clients, [0] * clients
+    stop = time.monotonic() + seconds
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            k = i
+            while time.monotonic() < stop:
+                response = client.post("/api/v1/checks", json=bodies[k % len(bodies)])
+                if response.status_code == 201:
+                    done[i] += 1
+                else:
+                    errors[i] += 1
+                k += clients
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "checks": sum(done),
+        "errors": sum(errors),
+        "checks_per_s": round(sum(done) / elapsed, 1),
+    }
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {
+        "n": len(times),
+        "p50_ms": round(percentile(times, 0.5), 2),
+        "p95_ms": round(percentile(times, 0.95), 2),
+        "mean_ms": round(sum(times) / len(times), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, default=BENCH_DIR)
+    parser.add_argument("--parcels", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    url = bench_database_url()
+    ensure_scale_county(args.dir)
+    load_county(url, args.dir)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    versions = current_versions(conn)
+    parcels = make_parcels(conn, versions["YJJBNT"], args.parcels, args.seed)
+    bodies = [{"geometry": json.loads(shapely.to_geojson(p)), "land_use": "0701"} for p in parcels]
+
+    bench_bare_sql(conn, versions, parcels[:20])  # warm the cache
+    sql_times = bench_bare_sql(conn, versions, parcels)
+    gpd_times, gpd_load_s = bench_geopandas(url, versions, parcels)
+    server = start_server(url, args.port, args.workers)
+    try:
+        bench_http(args.port, bodies[:20])  # warm both workers
+        http_times = bench_http(args.port, bodies)
+        throughput = bench_throughput(args.port, bodies, args.clients, args.seconds)
+        rss = worker_rss_mib(server)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    sql, http, gp = summary(sql_times), summary(http_times), summary(gpd_times)
+    result = {
+        "benchmark": "parcel check (100-vertex, ~300 m) against the red lines of the benchmark county",
+        "parcels": len(parcels),
+        "layer_versions": {code: versions[code] for code in RED_LINES},
+        "bare_sql_red_lines": sql,
+        "geopandas_in_memory_red_lines": {**gp, "load_s": round(gpd_load_s, 2)},
+        "http_full_check": http,
+        "http_over_bare_sql_p50": round(http["p50_ms"] / sql["p50_ms"], 2),
+        "throughput": throughput,
+        "worker_rss_mib": rss,
+        "targets": {"p50_ms": 25, "p95_ms": 60, "http_over_sql_max": 2.0, "checks_per_s_min": 150, "rss_mib_max": 500},
+    }
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "checks.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
