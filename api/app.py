@@ -17,7 +17,7 @@ from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from .errors import install_error_handlers
-from .routes import checks, health, identify, jobs, layers, reports
+from .routes import checks, dashboard, health, identify, jobs, layers, mapconfig, reports, search, tiles
 
 WEB_DIR = REPO_ROOT / "web"
 
@@ -50,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(identify.router)
     app.include_router(reports.router)
     app.include_router(jobs.router)
+    app.include_router(tiles.router)
+    app.include_router(dashboard.router)
+    app.include_router(search.router)
+    app.include_router(mapconfig.router)
     _mount_web(app, WEB_DIR)
     return app
 

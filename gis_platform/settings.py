@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     max_parcel_vertices: int = 20_000
     max_parcels_per_request: int = 1_000
     max_upload_bytes: int = 50 * 1024 * 1024
+    # Web map
+    basemap_url: str | None = Field(
+        default=None, description="optional online XYZ basemap template, e.g. Tianditu with a key; off by default"
+    )
+    basemap_attribution: str = ""
+    dem_path: Path | None = Field(default=None, description="DEM GeoTIFF for the offline hillshade basemap")
+    tile_cache_entries: int = 2048
+    udb_expansion_limit: float = Field(default=1.3, description="城镇开发边界扩展倍数 limit")
     statement_timeout_ms: int = 0
 
 

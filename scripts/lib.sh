@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 VAR="$ROOT/var"
 LOCAL_PG_PORT="${GIS_LOCAL_PG_PORT:-55432}"
-APT_PACKAGES=(postgresql postgresql-contrib gdal-bin python3-venv curl ca-certificates)
+APT_PACKAGES=(postgresql postgresql-contrib gdal-bin python3-venv curl ca-certificates libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk poppler-utils)
 
 log() { printf '\033[1;34m[gis-platform]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[gis-platform] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -63,6 +63,23 @@ ensure_venv() {
   "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.lock"
   "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT"
   echo "$want" > "$stamp"
+}
+
+# Front-end packages (Leaflet and plugins) come from npm into web/node_modules: the map works offline.
+ensure_web_packages() {
+  [ -f "$ROOT/web/package.json" ] || return 0
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  local stamp="$ROOT/web/node_modules/.lock.sha256" want
+  want="$(cat "$ROOT/web/package.json" "$ROOT/web/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  log "installing front-end packages (npm ci in web/)"
+  (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+# A real headless browser for the web map tests: Debian's Chromium (no browser downloads).
+ensure_browser() {
+  apt_install chromium chromium-driver fonts-noto-cjk
 }
 
 server_answers() {  # host port

@@ -9,6 +9,8 @@ unset DATABASE_URL
 
 ensure_system_packages
 ensure_venv
+ensure_web_packages
+ensure_browser
 
 TEST_DB="gis_test_$$_$(date +%s)"
 if [ -n "$PRESET_TEST_URL" ]; then

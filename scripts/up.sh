@@ -14,6 +14,7 @@ done
 
 ensure_system_packages
 ensure_venv
+ensure_web_packages
 choose_database_server
 ensure_database "${GIS_DATABASE_NAME:-gis_platform}"
 
