@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     max_zip_members: int = 200
     max_uncompressed_bytes: int = 2 * 1024**3
     max_compression_ratio: float = 200.0
-    import_batch_size: int = 50_000
+    import_batch_size: int = Field(default=20_000, description="features read, prepared and COPYed per batch")
     # Compliance checks
     max_parcel_vertices: int = 20_000
     max_parcels_per_request: int = 1_000

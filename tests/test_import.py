@@ -360,3 +360,41 @@ def test_cli_import_reports_and_fails_clearly(settings: Settings, engine: Engine
     )
     assert bad.returncode == 2
     assert "BOGUS" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_batched_import_keeps_source_numbers_and_counts(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    patches = farmland_patches(30)
+    bow_tie = shapely.Polygon([(114.90, 34.90), (114.91, 34.91), (114.91, 34.90), (114.90, 34.91), (114.90, 34.90)])
+    patches[17] = bow_tie  # in the third batch of 7
+    shp = write_shapefile(tmp_path / "many.shp", patches, {"BSM": [f"B{i}" for i in range(30)]}, epsg=4490)
+    small_batches = settings.model_copy(update={"import_batch_size": 7})
+    report = import_file(engine, catalog, small_batches, shp, "YJJBNT")
+    assert (report.features_read, report.features_imported, report.repaired) == (30, 30, 1)
+    assert report.repaired_source_fids == [17]
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source_fid, properties->>'BSM' FROM feature ORDER BY source_fid")).all()
+    assert rows == [(i, f"B{i}") for i in range(30)]
+    expected = sum(geod_area(p) for p in patches[:17] + patches[18:]) + geod_area(shapely.make_valid(bow_tie))
+    assert report.area_total_m2 == pytest.approx(expected, abs=0.1)
+
+
+def test_wrong_geometry_type_in_a_later_batch_rolls_everything_back(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    import_file(engine, catalog, settings, write_geojson(tmp_path / "a.geojson", farmland_patches(3)), "YJJBNT")
+    before = snapshot(engine)
+    folder = tmp_path / "gpkg"
+    folder.mkdir()
+    import geopandas as gpd
+
+    geoms = [*farmland_patches(12), shapely.LineString([(114.8, 34.8), (114.81, 34.81)])]
+    gpd.GeoDataFrame({"BSM": [str(i) for i in range(13)]}, geometry=geoms, crs="EPSG:4490").to_file(
+        folder / "mixed.gpkg", engine="pyogrio", geometry_type="Unknown"
+    )
+    with pytest.raises(GeometryError, match="LineString"):
+        import_file(
+            engine, catalog, settings.model_copy(update={"import_batch_size": 5}), folder / "mixed.gpkg", "YJJBNT"
+        )
+    assert snapshot(engine) == before

@@ -67,7 +67,7 @@ def _try_decode(data: bytes, codec: str) -> tuple[str | None, str]:
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
-        return None, f"byte {exc.start} (0x{data[exc.start:exc.start + 4].hex()}) is not valid {codec}"
+        return None, f"byte {exc.start} (0x{data[exc.start : exc.start + 4].hex()}) is not valid {codec}"
     match = _UNCLEAN.search(text.rstrip("\x1a"))
     if match is not None:
         return None, f"decoding as {codec} gives control/private-use character U+{ord(match.group()):04X}"
@@ -110,7 +110,7 @@ def decode_text(data: bytes, *, source: str) -> tuple[str, str]:
         even the tie-breaker cannot decide).
     """
     if data.startswith(_UTF8_BOM):
-        text, reason = _try_decode(data[len(_UTF8_BOM):], "utf-8")
+        text, reason = _try_decode(data[len(_UTF8_BOM) :], "utf-8")
         if text is None:
             raise EncodingDetectionError(
                 f"{source}: starts with a UTF-8 byte-order mark but is not valid UTF-8 ({reason})", source=source
@@ -118,7 +118,7 @@ def decode_text(data: bytes, *, source: str) -> tuple[str, str]:
         return text, "UTF-8-SIG"
     for bom, codec in _UTF16_BOMS:
         if data.startswith(bom):
-            text, reason = _try_decode(data[len(bom):], codec)
+            text, reason = _try_decode(data[len(bom) :], codec)
             if text is None:
                 raise EncodingDetectionError(
                     f"{source}: starts with a UTF-16 byte-order mark but is not valid UTF-16 ({reason})",
@@ -151,8 +151,21 @@ def decode_text(data: bytes, *, source: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------------------------
 
 _GBK_NAMES = {
-    "936", "CP936", "MS936", "WINDOWS936", "ANSI936", "GBK", "GB2312", "GB231280", "EUCCN", "GB18030",
-    "54936", "CP54936", "CHINESE", "ZHCN", "HZGB2312",
+    "936",
+    "CP936",
+    "MS936",
+    "WINDOWS936",
+    "ANSI936",
+    "GBK",
+    "GB2312",
+    "GB231280",
+    "EUCCN",
+    "GB18030",
+    "54936",
+    "CP54936",
+    "CHINESE",
+    "ZHCN",
+    "HZGB2312",
 }
 _UTF8_NAMES = {"UTF8", "65001", "CP65001", "ANSI65001", "UTF8SIG", "UNICODE"}
 # DBF language driver ids meaning GBK / code page 936 (0x4D as written by ArcGIS, 0x7A by dBASE).
@@ -206,9 +219,9 @@ def _dbf_strings(sample: bytes) -> tuple[int | None, list[bytes]]:
     values: list[bytes] = []
     start = header_len
     while start < len(sample) and sample[start] != 0x1A:
-        record = sample[start:start + record_len]
+        record = sample[start : start + record_len]
         for field_offset, length in fields:
-            value = record[field_offset:field_offset + length].rstrip(b" \x00")
+            value = record[field_offset : field_offset + length].rstrip(b" \x00")
             if value:
                 values.append(value)
         start += record_len
@@ -222,7 +235,7 @@ def _decodes_allowing_cut(value: bytes, codec: str) -> str | None:
     except UnicodeDecodeError as exc:
         if exc.start >= len(value) - 3 and exc.reason in ("unexpected end of data", "incomplete multibyte sequence"):
             try:
-                return value[:exc.start].decode(codec)
+                return value[: exc.start].decode(codec)
             except UnicodeDecodeError:
                 return None
         return None

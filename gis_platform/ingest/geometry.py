@@ -53,7 +53,7 @@ def check_geometry_types(geometries: np.ndarray, geometry_type: str, *, source: 
     """Refuse a file whose geometries do not fit the layer, naming what was found."""
     present = geometries[~shapely.is_missing(geometries)]
     if present.size == 0:
-        raise GeometryError(f"{source}: the file holds no geometries")
+        return  # nothing to judge; an import with no usable geometry at all fails later, naming the counts
     ids, counts = np.unique(shapely.get_type_id(present), return_counts=True)
     found = {int(i): int(c) for i, c in zip(ids, counts, strict=True)}
     accepted = ACCEPTED_TYPES[geometry_type]

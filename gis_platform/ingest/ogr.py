@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +78,62 @@ def _pick_layer(path: Path, wanted: str | None) -> str | None:
     )
 
 
-def read_ogr(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
-    """Read every feature of a Shapefile, GeoJSON or GeoPackage into a :class:`SourceData`."""
+@dataclass
+class OgrDataset:
+    """An opened Shapefile/GeoJSON/GeoPackage: what it declares, read in batches on demand."""
+
+    path: Path
+    layer: str | None
+    format: str
+    encoding: str | None
+    crs: CRS | None
+    bounds: tuple[float, float, float, float] | None
+    count: int
+    source_name: str
+    notes: list[str] = field(default_factory=list)
+    resolved_crs: None = None  # OGR formats declare their CRS; the importer resolves it
+
+    def read(self, *, skip: int = 0, limit: int | None = None) -> SourceData:
+        """Features ``skip`` … ``skip + limit`` (all when limit is None) as a :class:`SourceData`."""
+        name = self.path.name
+        try:
+            meta, _fids, wkb, field_data = pyogrio.raw.read(
+                self.path, layer=self.layer, encoding=self.encoding, skip_features=skip, max_features=limit
+            )
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
+            raise InputFileError(f"{name}: cannot read the file ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{name}: attribute text is not valid {self.encoding} ({exc})") from exc
+        except Exception as exc:  # GDAL reports truncated or corrupt data with generic errors
+            raise InputFileError(f"{name}: the file is unreadable or truncated ({exc})") from exc
+        geometries = (
+            np.asarray(shapely.from_wkb(wkb, on_invalid="fix"), dtype=object)
+            if wkb is not None
+            else np.array([], dtype=object)
+        )
+        columns = {str(col): values for col, values in zip(meta["fields"], field_data, strict=True)}
+        attributes = pd.DataFrame(columns, index=pd.RangeIndex(skip, skip + len(geometries)))
+        return SourceData(
+            geometries=geometries,
+            attributes=attributes,
+            crs=self.crs,
+            source_name=self.source_name,
+            format=self.format,
+            encoding=self.encoding,
+            notes=list(self.notes),
+        )
+
+    def batches(self, size: int) -> Iterator[SourceData]:
+        """The whole dataset in batches of ``size`` features (GeoJSON in one: it has no fast random access)."""
+        if self.format == "geojson" or self.count <= size:
+            yield self.read()
+            return
+        for skip in range(0, self.count, size):
+            yield self.read(skip=skip, limit=size)
+
+
+def open_ogr(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> OgrDataset:
+    """Open a Shapefile, GeoJSON or GeoPackage and read what it declares (CRS, extent, count, encoding)."""
     suffix = path.suffix.lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
@@ -89,37 +145,35 @@ def read_ogr(path: Path, *, source_name: str | None = None, layer_name: str | No
         _check_shapefile_sizes(path)
     layer = _pick_layer(path, layer_name) if fmt == "gpkg" else None
     try:
-        meta, _fids, wkb, field_data = pyogrio.raw.read(path, layer=layer, encoding=encoding)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
-        raise InputFileError(f"{path.name}: cannot read the file ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path.name}: attribute text is not valid {encoding} ({exc})") from exc
-    except Exception as exc:  # GDAL reports truncated or corrupt data with generic errors
-        raise InputFileError(f"{path.name}: the file is unreadable or truncated ({exc})") from exc
-    geometries = (
-        np.asarray(shapely.from_wkb(wkb, on_invalid="fix"), dtype=object)
-        if wkb is not None
-        else np.array([], dtype=object)
-    )
-    columns = {str(name): values for name, values in zip(meta["fields"], field_data, strict=True)}
-    attributes = pd.DataFrame(columns, index=pd.RangeIndex(len(geometries)))
-    crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
-    if fmt == "geojson" and crs is not None and crs.to_epsg() == 4326 and not _geojson_declares_crs(path):
-        crs = (
-            None  # GDAL reports EPSG:4326 for any GeoJSON without a "crs" member: that is a default, not a declaration
+        info = pyogrio.read_info(
+            path, layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
         )
-    notes = []
-    if meta.get("encoding") and fmt == "shapefile":
-        notes.append(f"DBF text decoded as {encoding}")
-    return SourceData(
-        geometries=geometries,
-        attributes=attributes,
-        crs=crs,
-        source_name=source_name or path.name,
+    except Exception as exc:  # GDAL reports unreadable or truncated data with generic errors
+        raise InputFileError(f"{path.name}: cannot read the file ({exc})") from exc
+    crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
+    if fmt == "geojson" and crs is not None and crs.to_epsg() == 4326 and not _geojson_declares_crs(path):
+        crs = None  # GDAL reports EPSG:4326 for any GeoJSON without a "crs" member: a default, not a declaration
+    raw_bounds = info.get("total_bounds")
+    bounds = None
+    if raw_bounds is not None and all(np.isfinite(raw_bounds)):
+        bounds = (float(raw_bounds[0]), float(raw_bounds[1]), float(raw_bounds[2]), float(raw_bounds[3]))
+    notes = [f"DBF text decoded as {encoding}"] if fmt == "shapefile" else []
+    return OgrDataset(
+        path=path,
+        layer=layer,
         format=fmt,
         encoding=encoding,
+        crs=crs,
+        bounds=bounds,
+        count=int(info.get("features") or 0),
+        source_name=source_name or path.name,
         notes=notes,
     )
+
+
+def read_ogr(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
+    """Read every feature of a Shapefile, GeoJSON or GeoPackage into one :class:`SourceData`."""
+    return open_ogr(path, source_name=source_name, layer_name=layer_name).read()
 
 
 def _geojson_declares_crs(path: Path) -> bool:

@@ -26,9 +26,17 @@ from ..errors import InputFileError, UnsupportedFormatError
 from ..settings import Settings
 from ..units import area_figures
 from .archive import ArchiveLimits, extract_zip
-from .geometry import PreparedGeometries, prepare_geometries
+from .geometry import prepare_geometries
+from .ogr import OgrDataset, open_ogr
 from .source import SourceData
-from .store import attach_version_table, create_version_table, load_features, properties_json, version_stats
+from .store import (
+    RowBatch,
+    attach_version_table,
+    create_version_table,
+    load_features,
+    properties_json,
+    version_stats,
+)
 
 SUPPORTED = (".shp", ".zip", ".geojson", ".json", ".gpkg", ".txt", ".dxf")
 
@@ -145,9 +153,34 @@ def opened_dataset(path: Path, settings: Settings) -> Iterator[Path]:
             yield path
 
 
-def read_source(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
-    """Pick the reader by file type. Zips must be extracted first (see :func:`open_dataset`)."""
+class WholeSource:
+    """A dataset read at once (boundary TXT, DXF), offered like an :class:`OgrDataset`."""
+
+    def __init__(self, data: SourceData) -> None:
+        self.data = data
+        self.crs = data.crs
+        self.resolved_crs = data.resolved_crs
+        self.format = data.format
+        self.encoding = data.encoding
+        self.notes = data.notes
+        self.source_name = data.source_name
+        self.count = int(data.geometries.size)
+        self.bounds = geometry_bounds(data.geometries, data.source_name)
+
+    def read(self) -> SourceData:
+        return self.data
+
+    def batches(self, size: int) -> Iterator[SourceData]:
+        yield self.data
+
+
+def open_source(
+    path: Path, *, source_name: str | None = None, layer_name: str | None = None
+) -> OgrDataset | WholeSource:
+    """Pick the reader by file type. Zips must be extracted first (see :func:`opened_dataset`)."""
     suffix = path.suffix.lower()
+    if suffix in (".shp", ".geojson", ".json", ".gpkg"):
+        return open_ogr(path, source_name=source_name, layer_name=layer_name)
     if suffix == ".txt":
         from .boundary_txt import read_boundary_txt
 
@@ -156,10 +189,6 @@ def read_source(path: Path, *, source_name: str | None = None, layer_name: str |
         from .dxf import read_dxf
 
         data = read_dxf(path)
-    elif suffix in (".shp", ".geojson", ".json", ".gpkg"):
-        from .ogr import read_ogr
-
-        data = read_ogr(path, source_name=source_name, layer_name=layer_name)
     else:
         raise UnsupportedFormatError(
             f"{path.name}: unsupported file type '{suffix or '(none)'}'; "
@@ -168,25 +197,35 @@ def read_source(path: Path, *, source_name: str | None = None, layer_name: str |
         )
     if source_name:
         data.source_name = source_name
-    return data
+    return WholeSource(data)
 
 
-def resolve_source_crs(source: SourceData, crs_override: str | int | None) -> ResolvedCRS:
+def read_source(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
+    """The whole dataset in memory (parcel uploads); large layer imports stream with :func:`open_source`."""
+    return open_source(path, source_name=source_name, layer_name=layer_name).read()
+
+
+def geometry_bounds(geometries: np.ndarray, name: str) -> tuple[float, float, float, float]:
+    """Extent of the finite geometries, x = easting/longitude."""
+    present = geometries[~shapely.is_missing(geometries)]
+    bounds = shapely.bounds(present) if present.size else np.empty((0, 4))
+    bounds = bounds[np.isfinite(bounds).all(axis=1)]
+    if bounds.size == 0:
+        raise InputFileError(f"{name}: no geometry has finite coordinates")
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+
+
+def resolve_source_crs(source: SourceData | OgrDataset | WholeSource, crs_override: str | int | None) -> ResolvedCRS:
     """The CRS to read the source in, from what it declares (or the override) and its coordinates."""
-    present = source.geometries[~shapely.is_missing(source.geometries)]
-    bounds_arr = shapely.total_bounds(present) if present.size else np.array([np.nan] * 4)
-    if not np.isfinite(bounds_arr).all():
-        finite = shapely.bounds(present)
-        finite = finite[np.isfinite(finite).all(axis=1)]
-        if finite.size == 0:
-            raise InputFileError(f"{source.source_name}: no geometry has finite coordinates")
-        bounds_arr = np.array([finite[:, 0].min(), finite[:, 1].min(), finite[:, 2].max(), finite[:, 3].max()])
-    bounds = (float(bounds_arr[0]), float(bounds_arr[1]), float(bounds_arr[2]), float(bounds_arr[3]))
     if source.resolved_crs is not None and crs_override is None:
-        resolved = source.resolved_crs
+        return source.resolved_crs
+    if isinstance(source, SourceData):
+        bounds = geometry_bounds(source.geometries, source.source_name)
+    elif source.bounds is not None:
+        bounds = source.bounds
     else:
-        resolved = resolve_crs(source.crs, bounds, override=crs_override)
-    return resolved
+        raise InputFileError(f"{source.source_name}: the file holds no geometry with finite coordinates")
+    return resolve_crs(source.crs, bounds, override=crs_override)
 
 
 def import_file(
@@ -217,18 +256,9 @@ def import_file(
             return _unchanged_report(layer.code, path.name, current)
 
     with opened_dataset(path, settings) as dataset:
-        source = read_source(dataset, source_name=path.name, layer_name=source_layer or layer.code)
+        source = open_source(dataset, source_name=path.name, layer_name=source_layer or layer.code)
         resolved = resolve_source_crs(source, crs)
         transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
-        prepared = prepare_geometries(
-            source.geometries, layer.geometry_type, transformer, source=source.source_name, layer=layer.code
-        )
-        if prepared.geometries.size == 0:
-            raise InputFileError(f"{source.source_name}: no usable geometry left after dropping empty/degenerate ones")
-        mapping = layer.map_fields([str(c) for c in source.attributes.columns])
-        attributes = source.attributes.rename(columns=mapping).iloc[prepared.source_index]
-        props = properties_json(attributes)
-        catalogue_fields = [f.name for f in layer.fields]
         report = ImportReport(
             layer=layer.code,
             source_name=source.source_name,
@@ -237,36 +267,62 @@ def import_file(
             source_crs=f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name,
             crs_source=resolved.source,
             encoding=source.encoding,
-            features_read=prepared.read,
-            features_imported=int(prepared.geometries.size),
-            repaired=prepared.repaired,
-            dropped_null=prepared.dropped_null,
-            dropped_empty=prepared.dropped_empty,
-            dropped_degenerate=prepared.dropped_degenerate,
-            dropped_non_finite=prepared.dropped_non_finite,
+            features_read=0,
+            features_imported=0,
+            repaired=0,
+            dropped_null=0,
+            dropped_empty=0,
+            dropped_degenerate=0,
+            dropped_non_finite=0,
             area_total_m2=None,
-            field_mapping={k: v for k, v in mapping.items() if k != v},
-            extra_fields=[v for v in mapping.values() if v not in catalogue_fields],
-            missing_fields=[f for f in catalogue_fields if f not in mapping.values()],
-            repaired_source_fids=prepared.repaired_fids,
             notes=[*source.notes, *resolved.notes],
         )
-        _write_version(engine, settings, layer, prepared, props, report, imported_by or getpass.getuser(), on_progress)
+        batches = _prepared_batches(source, layer, transformer, report, settings.import_batch_size)
+        _write_version(engine, layer, batches, source.count, report, imported_by or getpass.getuser(), on_progress)
     report.duration_s = time.perf_counter() - started
     return report
 
 
+def _prepared_batches(
+    source: OgrDataset | WholeSource,
+    layer: Any,
+    transformer: Any,
+    report: ImportReport,
+    batch_size: int,
+) -> Iterator[RowBatch]:
+    """Read, check, reproject, repair and map each batch; tally the report as it goes."""
+    catalogue_fields = [f.name for f in layer.fields]
+    for batch in source.batches(batch_size):
+        prepared = prepare_geometries(
+            batch.geometries, layer.geometry_type, transformer, source=source.source_name, layer=layer.code
+        )
+        mapping = layer.map_fields([str(c) for c in batch.attributes.columns])
+        if not report.field_mapping and not report.extra_fields and not report.missing_fields:
+            report.field_mapping = {k: v for k, v in mapping.items() if k != v}
+            report.extra_fields = [v for v in mapping.values() if v not in catalogue_fields]
+            report.missing_fields = [f for f in catalogue_fields if f not in mapping.values()]
+        source_fids = batch.attributes.index.to_numpy(dtype=np.int64)
+        report.features_read += prepared.read
+        report.features_imported += int(prepared.geometries.size)
+        report.repaired += prepared.repaired
+        report.dropped_null += prepared.dropped_null
+        report.dropped_empty += prepared.dropped_empty
+        report.dropped_degenerate += prepared.dropped_degenerate
+        report.dropped_non_finite += prepared.dropped_non_finite
+        report.repaired_source_fids += [int(source_fids[i]) for i in prepared.repaired_fids]
+        attributes = batch.attributes.rename(columns=mapping).iloc[prepared.source_index]
+        yield RowBatch(prepared.geometries, source_fids[prepared.source_index], properties_json(attributes))
+
+
 def _write_version(
     engine: Engine,
-    settings: Settings,
     layer: Any,
-    prepared: PreparedGeometries,
-    props: list[str],
+    batches: Iterator[RowBatch],
+    expected: int,
     report: ImportReport,
     imported_by: str,
     on_progress: Callable[[int, int], Any] | None,
 ) -> None:
-    total = int(prepared.geometries.size)
     with engine.begin() as conn:
         layer_id = _lock_layer_row(conn, layer)
         version_no = conn.execute(
@@ -295,19 +351,15 @@ def _write_version(
             nonlocal done
             done += count
             if on_progress:
-                on_progress(done, total)
+                on_progress(done, max(expected, done))
 
-        fids = prepared.source_index.astype(np.int64)
-        load_features(
-            conn,
-            table,
-            version_id,
-            prepared.geometries,
-            fids,
-            props,
-            chunk=settings.import_batch_size,
-            on_progress=progress,
-        )
+        load_features(conn, table, version_id, batches, on_progress=progress)
+        if report.features_imported == 0:
+            raise InputFileError(
+                f"{report.source_name}: no usable geometry (read {report.features_read}; dropped null "
+                f"{report.dropped_null}, empty {report.dropped_empty}, degenerate {report.dropped_degenerate}, "
+                f"non-finite {report.dropped_non_finite})"
+            )
         attach_version_table(conn, table, version_id)
         stats = version_stats(conn, table)
         report.version_id, report.version_no = int(version_id), int(version_no)
@@ -323,7 +375,7 @@ def _write_version(
                 " extent = CASE WHEN :x0 IS NULL THEN NULL"
                 "   ELSE ST_SetSRID(ST_MakeEnvelope(:x0, :y0, :x1, :y1), 4490) END"
                 " WHERE id = :v"
-            ).bindparams(),
+            ),
             {
                 "c": stats.feature_count,
                 "a": stats.area_total_m2,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,21 +45,20 @@ def properties_json(attributes: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _csv_rows(version_id: int, fids: np.ndarray, props: list[str], ewkb_hex: np.ndarray, start: int, stop: int) -> str:
-    buf = io.StringIO()
-    write = buf.write
-    for i in range(start, stop):
-        write(f'{version_id},{fids[i]},"{props[i].replace(chr(34), chr(34) * 2)}",{ewkb_hex[i]}\n')
-    return buf.getvalue()
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows ready for COPY: geometries in EPSG:4490, their source feature numbers, JSON properties."""
+
+    geometries: np.ndarray
+    source_fids: np.ndarray
+    properties: list[str]
 
 
-def copy_chunks(
-    version_id: int, geometries: np.ndarray, fids: np.ndarray, props: list[str], chunk: int
-) -> Iterator[tuple[int, str]]:
-    ewkb = shapely.to_wkb(shapely.set_srid(geometries, STORAGE_SRID), hex=True, include_srid=True)
-    for start in range(0, len(geometries), chunk):
-        stop = min(start + chunk, len(geometries))
-        yield stop - start, _csv_rows(version_id, fids, props, ewkb, start, stop)
+def csv_chunk(version_id: int, batch: RowBatch) -> str:
+    """Rows for ``COPY … (FORMAT csv)``, written by pandas' C writer (quotes in the JSON are doubled)."""
+    ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), hex=True, include_srid=True)
+    frame = pd.DataFrame({"v": version_id, "fid": batch.source_fids, "p": batch.properties, "g": ewkb})
+    return frame.to_csv(header=False, index=False, lineterminator="\n")
 
 
 def create_version_table(conn: Connection, version_id: int) -> str:
@@ -71,20 +71,25 @@ def load_features(
     conn: Connection,
     table: str,
     version_id: int,
-    geometries: np.ndarray,
-    fids: np.ndarray,
-    props: list[str],
+    batches: Iterator[RowBatch],
     *,
-    chunk: int,
     on_progress: Callable[[int], Any] | None = None,
 ) -> None:
+    """COPY batch after batch; a worker thread reads and prepares batch k+1 while PostgreSQL loads batch k."""
     raw: Any = conn.connection.dbapi_connection  # psycopg2: COPY is not part of the DB-API
-    with raw.cursor() as cur:
-        for count, payload in copy_chunks(version_id, geometries, fids, props, chunk):
-            cur.copy_expert(
-                f"COPY {table} (version_id, source_fid, properties, geom) FROM STDIN WITH (FORMAT csv)",
-                io.StringIO(payload),
-            )
+    sql = f"COPY {table} (version_id, source_fid, properties, geom) FROM STDIN WITH (FORMAT csv)"
+
+    def next_payload() -> tuple[int, str] | None:
+        batch = next(batches, None)
+        return None if batch is None else (len(batch.source_fids), csv_chunk(version_id, batch))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-batches") as pool, raw.cursor() as cur:
+        pending = pool.submit(next_payload)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next_payload)
+            count, payload = item
+            if count:
+                cur.copy_expert(sql, io.StringIO(payload), size=1 << 20)
             if on_progress:
                 on_progress(count)
 
