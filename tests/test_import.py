@@ -398,3 +398,18 @@ def test_wrong_geometry_type_in_a_later_batch_rolls_everything_back(
             engine, catalog, settings.model_copy(update={"import_batch_size": 5}), folder / "mixed.gpkg", "YJJBNT"
         )
     assert snapshot(engine) == before
+
+
+def test_awkward_attribute_text_survives_copy(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    awkward = ['C:\\dir\\file "quoted"', "tab\there", "line\nbreak", "\\N", "\\.", "段落\u2028分隔", "end\\"]
+    source = write_geojson(
+        tmp_path / "awkward.geojson",
+        farmland_patches(len(awkward)),
+        [{"BSM": str(i), "NOTE": text_value} for i, text_value in enumerate(awkward)],
+    )
+    import_file(engine, catalog, settings, source, "YJJBNT")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT properties->>'NOTE' FROM feature ORDER BY source_fid")).scalars().all()
+    assert stored == awkward

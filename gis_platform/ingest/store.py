@@ -36,8 +36,10 @@ def properties_json(attributes: pd.DataFrame) -> list[str]:
     frame = attributes.reset_index(drop=True)
     for name in frame.columns:
         column = frame[name]
-        if column.dtype == object:
-            frame[name] = column.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
+        if column.dtype == object:  # strings, or dates/times from some drivers: those become ISO 8601
+            present = column.dropna()
+            if len(present) and any(hasattr(v, "isoformat") for v in present.iloc[:100]):
+                frame[name] = column.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
     out = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
     lines = out.splitlines()
     if len(lines) != len(frame):  # a value with a line break inside: fall back to the slow exact path
@@ -54,11 +56,13 @@ class RowBatch:
     properties: list[str]
 
 
-def csv_chunk(version_id: int, batch: RowBatch) -> str:
-    """Rows for ``COPY … (FORMAT csv)``, written by pandas' C writer (quotes in the JSON are doubled)."""
-    ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), hex=True, include_srid=True)
-    frame = pd.DataFrame({"v": version_id, "fid": batch.source_fids, "p": batch.properties, "g": ewkb})
-    return frame.to_csv(header=False, index=False, lineterminator="\n")
+def copy_text(version_id: int, batch: RowBatch) -> str:
+    """Rows in ``COPY`` text format: tab-separated, backslashes doubled (the JSON has no tabs or raw newlines)."""
+    ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), hex=True, include_srid=True).tolist()
+    props = [p.replace("\\", "\\\\") if "\\" in p else p for p in batch.properties]
+    prefix = f"{int(version_id)}\t"
+    rows = [f"{prefix}{fid}\t{p}\t{g}\n" for fid, p, g in zip(batch.source_fids.tolist(), props, ewkb, strict=True)]
+    return "".join(rows)
 
 
 def create_version_table(conn: Connection, version_id: int) -> str:
@@ -77,11 +81,11 @@ def load_features(
 ) -> None:
     """COPY batch after batch; a worker thread reads and prepares batch k+1 while PostgreSQL loads batch k."""
     raw: Any = conn.connection.dbapi_connection  # psycopg2: COPY is not part of the DB-API
-    sql = f"COPY {table} (version_id, source_fid, properties, geom) FROM STDIN WITH (FORMAT csv)"
+    sql = f"COPY {table} (version_id, source_fid, properties, geom) FROM STDIN"
 
     def next_payload() -> tuple[int, str] | None:
         batch = next(batches, None)
-        return None if batch is None else (len(batch.source_fids), csv_chunk(version_id, batch))
+        return None if batch is None else (len(batch.source_fids), copy_text(version_id, batch))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-batches") as pool, raw.cursor() as cur:
         pending = pool.submit(next_payload)
