@@ -5,7 +5,8 @@ database, starts ``gis-platform serve --workers 2`` on a loopback port, and meas
 
 - (a) bare SQL: the same red-line overlay (union area per layer) straight through psycopg2;
 - (b) geopandas: the parcel overlaid with the red-line layers already in memory (spatial index + intersection);
-- (c) the platform over HTTP: one client, keep-alive, the full check (all check layers, stored record);
+- (c) the platform over HTTP: one client, keep-alive, the full check document and stored record, on the same
+  three red-line layers as (a) and (b), and once more on every check layer (三调 地类统计, plan, hazards too);
 - (d) throughput: several concurrent clients for a fixed time;
 - resident memory of each server worker at the end.
 Targets (issue #3): p50 ≤ 25 ms, p95 ≤ 60 ms, HTTP p50 ≤ 2× bare SQL p50, ≥ 150 checks/s with 2 workers,
@@ -216,7 +217,8 @@ def main() -> None:
     conn.autocommit = True
     versions = current_versions(conn)
     parcels = make_parcels(conn, versions["YJJBNT"], args.parcels, args.seed)
-    bodies = [{"geometry": json.loads(shapely.to_geojson(p)), "land_use": "0701"} for p in parcels]
+    full = [{"geometry": json.loads(shapely.to_geojson(p)), "land_use": "0701"} for p in parcels]
+    bodies = [{**body, "layers": list(RED_LINES)} for body in full]  # the same overlay as the bare SQL
 
     bench_bare_sql(conn, versions, parcels[:20])  # warm the cache
     sql_times = bench_bare_sql(conn, versions, parcels)
@@ -225,20 +227,22 @@ def main() -> None:
     try:
         bench_http(args.port, bodies[:20])  # warm both workers
         http_times = bench_http(args.port, bodies)
+        full_times = bench_http(args.port, full)
         throughput = bench_throughput(args.port, bodies, args.clients, args.seconds)
         rss = worker_rss_mib(server)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    sql, http, gp = summary(sql_times), summary(http_times), summary(gpd_times)
+    sql, http, gp, every = summary(sql_times), summary(http_times), summary(gpd_times), summary(full_times)
     result = {
         "benchmark": "parcel check (100-vertex, ~300 m) against the red lines of the benchmark county",
         "parcels": len(parcels),
         "layer_versions": {code: versions[code] for code in RED_LINES},
         "bare_sql_red_lines": sql,
         "geopandas_in_memory_red_lines": {**gp, "load_s": round(gpd_load_s, 2)},
-        "http_full_check": http,
+        "http_check_red_lines": http,
+        "http_check_all_check_layers": every,
         "http_over_bare_sql_p50": round(http["p50_ms"] / sql["p50_ms"], 2),
         "throughput": throughput,
         "worker_rss_mib": rss,
