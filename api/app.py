@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 import gis_platform
 from gis_platform.catalog import load_catalog
 from gis_platform.db import make_engine
+from gis_platform.jobs import start_job_runner, stop_job_runner
 from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
@@ -28,9 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings)
+        start_job_runner(app.state)  # batch checks and conflict analyses run in the background
         try:
             yield
         finally:
+            stop_job_runner(app.state)
             app.state.engine.dispose()
 
     app = FastAPI(

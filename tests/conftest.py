@@ -49,7 +49,7 @@ def empty_layer_store(engine: Engine) -> None:
         )
         for table in partitions:
             conn.execute(text(f"DROP TABLE {table}"))
-        conn.execute(text("TRUNCATE layer, layer_version, check_record RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE layer, layer_version, check_record, job RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

@@ -1,0 +1,487 @@
+"""Batch checks: many parcels checked as one background job, with CSV / XLSX / GeoPackage results.
+
+Submitting reads the input once (a GeoJSON FeatureCollection or a file: zipped Shapefile, GeoJSON,
+GeoPackage, boundary TXT, DXF), settles the CRS for the whole input and queues a ``batch_check`` job
+with one ``batch_item`` per parcel, in input order. Whole-input problems (unreadable file, unknown CRS,
+unknown default land use, too many parcels) are errors at once; a parcel that cannot be checked (bad
+geometry, outside the county, unknown land-use code …) becomes an **error row** of the job.
+
+The job checks each parcel with :func:`~gis_platform.checks.run_check` (``source="batch"``,
+``job_id``): one stored, traceable check record per parcel. Two threads overlap the database work with
+the Python work; outcomes and progress are committed every :data:`PROGRESS_EVERY` parcels, and a
+re-queued job resumes at the first parcel without an outcome (a check stored after the last commit of a
+dead worker stays in ``check_record`` but is not part of the job's results).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import geopandas as gpd
+import shapely
+import sqlalchemy.exc
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine, text
+
+from ..catalog import Catalog, Layer
+from ..checks import CheckRequest, run_check
+from ..errors import ParcelError, PlatformError
+from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
+from ..jobs import JobHandle, create_job, get_job, require_succeeded
+from ..rules import RuleSet
+from ..settings import Settings
+from ..units import area_figures
+from .overlay import AREA_MODEL_NAMES, AreaModel
+from .parcel import Parcel, parcels_from_geojson, parse_crs, prepare_parcel
+
+MAX_BATCH_PARCELS = 10_000
+PROGRESS_EVERY = 100
+CHECK_THREADS = 2
+#: Properties looked at, in order, for a parcel's own proposed 用地用海 code (when no field is named).
+LAND_USE_FIELDS = ("YDYHFLDM", "land_use", "LAND_USE")
+#: Properties looked at, in order, for a parcel's label (as the check engine does).
+LABEL_FIELDS = ("DKBH", "dkbh", "name", "NAME", "DKMC")
+RED_LINE_ROLES = ("red_line_farmland", "red_line_ecology", "urban_boundary")
+EXPORT_FORMATS = ("csv", "xlsx", "gpkg")
+ERROR_VERDICT = "错误"
+_PARCEL_PREFIX = re.compile(r"^parcel \d+: ")
+#: What makes one parcel an error row rather than failing the job.
+PARCEL_ERRORS = (PlatformError, shapely.errors.GEOSException, sqlalchemy.exc.DataError, sqlalchemy.exc.InternalError)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How every parcel of a batch is checked."""
+
+    land_use: str | None = None
+    """Default proposed 用地用海 code, for parcels that carry none."""
+    land_use_field: str | None = None
+    """Property with each parcel's own code (default: the first of :data:`LAND_USE_FIELDS` present)."""
+    label_field: str | None = None
+    layers: tuple[str, ...] | None = None
+    buffer_m: float = 0.0
+    area_model: AreaModel = "ellipsoidal"
+    project_name: str | None = None
+    project_number: str | None = None
+    created_by: str = "anonymous"
+
+    def validated(self, catalog: Catalog) -> BatchOptions:
+        if self.land_use:
+            catalog.land_use(self.land_use)  # UnknownLandUseError names the code
+        if self.area_model not in AREA_MODEL_NAMES:
+            raise PlatformError(f"unknown area model {self.area_model!r} (use ellipsoidal or planar)")
+        if not 0 <= self.buffer_m <= 5000:
+            raise ParcelError(f"buffer_m {self.buffer_m} must be between 0 and 5000 metres")
+        layers = tuple(dict.fromkeys(catalog.layer(code).code for code in self.layers)) if self.layers else None
+        return replace(self, layers=layers, land_use=(self.land_use or "").strip() or None)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> BatchOptions:
+        """The options stored in a job's ``params`` (or given as form fields); unset values keep their defaults."""
+        values = {k: params[k] for k in cls.__dataclass_fields__ if params.get(k) not in (None, "", [])}
+        if "layers" in values:
+            values["layers"] = tuple(values["layers"])
+        return cls(**values)
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _label(properties: Any, label_field: str | None) -> str | None:
+    if not isinstance(properties, dict):
+        return None
+    for key in (label_field,) if label_field else LABEL_FIELDS:
+        value = properties.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _queue(
+    engine: Engine, options: BatchOptions, items: list[dict[str, Any]], params: dict[str, Any]
+) -> dict[str, Any]:
+    if not items:
+        raise ParcelError("the input holds no parcels")
+    if len(items) > MAX_BATCH_PARCELS:
+        raise ParcelError(f"{len(items)} parcels in one batch, more than the limit of {MAX_BATCH_PARCELS}")
+    params = {**params, **asdict(options), "parcels": len(items)}
+    with engine.begin() as conn:
+        job_id = create_job(
+            conn, kind="batch_check", params=params, created_by=options.created_by, progress_total=len(items)
+        )
+        conn.execute(
+            text(
+                "INSERT INTO batch_item (job_id, seq, label, input)"
+                " SELECT :job, (t.ord - 1)::int, t.value->>'label', t.value->'input'"
+                " FROM jsonb_array_elements(CAST(:items AS jsonb)) WITH ORDINALITY AS t(value, ord)"
+            ),
+            {"job": job_id, "items": json.dumps(items, ensure_ascii=False)},
+        )
+    return get_job(engine, job_id)
+
+
+def submit_batch_geojson(
+    engine: Engine, catalog: Catalog, collection: Any, *, crs: str | None, options: BatchOptions
+) -> dict[str, Any]:
+    """Queue a batch check of the Features of a GeoJSON FeatureCollection (in ``crs``, default EPSG:4490)."""
+    options = options.validated(catalog)
+    parse_crs(crs)  # an unknown CRS is an error of the whole request
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if (
+        not isinstance(collection, dict)
+        or collection.get("type") != "FeatureCollection"
+        or not isinstance(features, list)
+    ):
+        raise ParcelError("the parcels must be a GeoJSON FeatureCollection with a 'features' list")
+    items = [
+        {"label": _label(f.get("properties") if isinstance(f, dict) else None, options.label_field), "input": f}
+        for f in features
+    ]
+    return _queue(engine, options, items, {"input": "geojson", "crs": crs or "EPSG:4490"})
+
+
+def submit_batch_file(
+    engine: Engine, catalog: Catalog, settings: Settings, path: Path, *, crs: str | None, options: BatchOptions
+) -> dict[str, Any]:
+    """Queue a batch check of every feature of an uploaded file (the CRS is settled for the whole file)."""
+    options = options.validated(catalog)
+    with opened_dataset(path, settings) as dataset:
+        source = read_source(dataset, source_name=path.name)
+    resolved = resolve_source_crs(source, crs)
+    records = source.attributes.to_dict(orient="records") if len(source.attributes.columns) else None
+    items = []
+    for i, geometry in enumerate(source.geometries):
+        properties = {str(k): _json_value(v) for k, v in records[i].items()} if records else {}
+        present = geometry is not None and not shapely.is_empty(geometry)
+        wkb = shapely.to_wkb(geometry, hex=True) if present else None
+        item = {"wkb": wkb, "properties": properties}
+        items.append({"label": _label(properties, options.label_field), "input": item})
+    crs_text = f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.to_wkt()
+    params = {"input": "file", "file": path.name, "crs": crs_text, "crs_notes": resolved.notes}
+    return _queue(engine, options, items, params)
+
+
+# --------------------------------------------------------------------------------------------------
+# The job
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    seq: int
+    land_use: str | None
+    check_id: str | None = None
+    verdict: str | None = None
+    error: str | None = None
+
+
+def _code_text(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        digits = str(int(value))  # a numeric DBF field loses the leading zero: 701 → 0701
+        return digits.zfill(len(digits) + len(digits) % 2)
+    return str(value).strip()
+
+
+class _BatchContext:
+    def __init__(self, engine: Engine, catalog: Catalog, rules: RuleSet, settings: Settings, job: JobHandle) -> None:
+        self.engine, self.catalog, self.rules, self.settings, self.job = engine, catalog, rules, settings, job
+        params = job.params
+        self.options = BatchOptions.from_params(params)
+        self.crs_text: str = params.get("crs") or "EPSG:4490"
+        self.crs = parse_crs(self.crs_text)
+
+    def parcel(self, item: dict[str, Any], seq: int) -> Parcel:
+        limit = self.settings.max_parcel_vertices
+        if "wkb" not in item:
+            return parcels_from_geojson(item, self.crs_text, max_vertices=limit, max_parcels=1)[0]
+        if not item["wkb"]:
+            raise ParcelError("the feature has no geometry")
+        geometry = shapely.from_wkb(item["wkb"])
+        props = item.get("properties") or {}
+        return prepare_parcel(
+            geometry, self.crs, max_vertices=limit, index=seq, properties=props, allow_prefix_inference=True
+        )
+
+    def land_use(self, item: Any) -> str | None:
+        properties = item.get("properties") if isinstance(item, dict) else None
+        if isinstance(properties, dict):
+            fields = (self.options.land_use_field,) if self.options.land_use_field else LAND_USE_FIELDS
+            for name in fields:
+                value = properties.get(name)
+                if value not in (None, "") and _code_text(value):
+                    return _code_text(value)
+        return self.options.land_use
+
+    def check(self, row: Any) -> _Outcome:
+        land_use = self.land_use(row.input)
+        o = self.options
+        try:
+            parcel = self.parcel(row.input, row.seq)
+            parcel.label = row.label or parcel.label
+            request = CheckRequest(
+                parcel=parcel, layers=o.layers, land_use_code=land_use, buffer_m=float(o.buffer_m),
+                area_model=o.area_model, project_name=o.project_name, project_number=o.project_number,
+                created_by=self.job.created_by, source="batch", job_id=self.job.id,
+            )  # fmt: skip
+            document = run_check(self.engine, self.catalog, self.rules, self.settings, request)
+        except PARCEL_ERRORS as exc:
+            message = exc.message if isinstance(exc, PlatformError) else str(getattr(exc, "orig", exc)).strip()
+            return _Outcome(row.seq, land_use, error=_PARCEL_PREFIX.sub("", message))
+        return _Outcome(row.seq, land_use, check_id=document["id"], verdict=document["verdict"])
+
+
+def _store(engine: Engine, job: JobHandle, outcomes: list[_Outcome], done: int, total: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE batch_item i SET land_use_code = o.land_use, check_id = CAST(o.check_id AS uuid),"
+                " verdict = o.verdict, error = o.error"
+                " FROM jsonb_to_recordset(CAST(:outcomes AS jsonb))"
+                "   AS o(seq int, land_use text, check_id text, verdict text, error text)"
+                " WHERE i.job_id = :job AND i.seq = o.seq"
+            ),
+            {"job": job.id, "outcomes": json.dumps([asdict(o) for o in outcomes], ensure_ascii=False)},
+        )
+        job.progress(conn, done, total)
+
+
+def run_batch_job(
+    engine: Engine, catalog: Catalog, rules: RuleSet, settings: Settings, job: JobHandle
+) -> dict[str, Any]:
+    """Job handler for ``batch_check``: check every parcel without an outcome yet, then summarise."""
+    context = _BatchContext(engine, catalog, rules, settings, job)
+    pending = "i.check_id IS NULL AND i.error IS NULL"
+    with engine.connect() as conn:
+        total, done = conn.execute(
+            text(f"SELECT count(*), count(*) FILTER (WHERE NOT ({pending})) FROM batch_item i WHERE job_id = :job"),
+            {"job": job.id},
+        ).one()
+    after = -1
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix=f"batch-{job.id}") as pool:
+        while True:
+            job.check_stop()
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        f"SELECT seq, label, input FROM batch_item i WHERE job_id = :job AND seq > :after AND {pending}"
+                        " ORDER BY seq LIMIT :n"
+                    ),
+                    {"job": job.id, "after": after, "n": PROGRESS_EVERY},
+                ).all()
+            if not rows:
+                break
+            after = rows[-1].seq
+            outcomes = list(pool.map(context.check, rows))
+            done += len(outcomes)
+            _store(engine, job, outcomes, done, total)
+    return batch_summary(engine, catalog, rules, job.id)
+
+
+def batch_summary(engine: Engine, catalog: Catalog, rules: RuleSet, job_id: Any) -> dict[str, Any]:
+    """Counts by verdict, error rows, and the layer versions the checks used."""
+    params = {"job": job_id}
+    with engine.connect() as conn:
+        counts = conn.execute(
+            text(
+                "SELECT count(*) AS parcels, count(i.check_id) AS checked, count(i.error) AS errors,"
+                " coalesce(sum(c.parcel_area_m2), 0) AS area,"
+                " count(*) FILTER (WHERE i.verdict = '禁止') AS n_prohibited,"
+                " count(*) FILTER (WHERE i.verdict = '有条件') AS n_conditional,"
+                " count(*) FILTER (WHERE i.verdict = '通过') AS n_pass"
+                " FROM batch_item i LEFT JOIN check_record c ON c.id = i.check_id WHERE i.job_id = :job"
+            ),
+            params,
+        ).one()
+        versions = conn.execute(
+            text(
+                "SELECT d.key, array_agg(DISTINCT d.value::int ORDER BY d.value::int) FROM batch_item i"
+                " JOIN check_record c ON c.id = i.check_id, jsonb_each_text(c.data_versions) d"
+                " WHERE i.job_id = :job GROUP BY d.key ORDER BY d.key"
+            ),
+            params,
+        ).all()
+        errors = conn.execute(
+            text(
+                "SELECT seq, label, error FROM batch_item WHERE job_id = :job AND error IS NOT NULL"
+                " ORDER BY seq LIMIT 20"
+            ),
+            params,
+        ).all()
+    return {
+        "parcels": counts.parcels,
+        "checked": counts.checked,
+        "errors": counts.errors,
+        "verdicts": {"禁止": counts.n_prohibited, "有条件": counts.n_conditional, "通过": counts.n_pass},
+        "checked_area": area_figures(float(counts.area)),
+        "data_versions": {code: list(ids) for code, ids in versions},
+        "first_errors": [{"seq": r.seq, "label": r.label, "error": r.error} for r in errors],
+        "catalog_fingerprint": catalog.fingerprint,
+        "rules_fingerprint": rules.fingerprint,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    """Field name in the GeoPackage (ASCII)."""
+    header: str
+    """Column header in CSV / XLSX."""
+    number_format: str | None = None
+
+
+def _red_line_layers(catalog: Catalog) -> list[Layer]:
+    return [layer for layer in catalog.layers if layer.role in RED_LINE_ROLES]
+
+
+def batch_columns(catalog: Catalog) -> list[Column]:
+    columns = [
+        Column("seq", "序号 No."),
+        Column("label", "地块编号 parcel"),
+        Column("land_use", "拟用地类型 land use"),
+        Column("verdict", "结论 verdict"),
+        Column("parcel_m2", "地块面积(平方米) area m²", "0.00"),
+        Column("parcel_ha", "地块面积(公顷) area ha", "0.0000"),
+        Column("parcel_mu", "地块面积(亩) area mu", "0.00"),
+    ]
+    for layer in _red_line_layers(catalog):
+        what = f"{layer.name_zh}内" if layer.role == "urban_boundary" else f"压盖{layer.name_zh}"
+        columns.append(Column(f"{layer.code}_m2", f"{what}(平方米) {layer.code} m²", "0.00"))
+        columns.append(Column(f"{layer.code}_mu", f"{what}(亩) {layer.code} mu", "0.00"))
+    columns.append(Column("findings", "问题摘要 findings"))
+    columns.append(Column("error", "错误 error"))
+    columns.append(Column("check_id", "检查记录 check id"))
+    return columns
+
+
+_ROWS_SQL = """
+SELECT i.seq, coalesce(c.parcel_label, i.label) AS label, i.land_use_code, i.verdict, i.error, c.id AS check_id,
+       c.result->'parcel'->'area' AS area,
+       (SELECT jsonb_object_agg(l->>'code', l->'overlap') FROM jsonb_array_elements(c.result->'layers') l) AS overlaps,
+       (SELECT jsonb_agg(jsonb_build_array(f->>'level', f->>'rule_id', f->'area'->'m2', f->'minor'))
+          FROM jsonb_array_elements(c.result->'findings') f) AS findings,
+       CASE WHEN :geometry THEN ST_AsBinary(c.geom) END AS wkb
+FROM batch_item i LEFT JOIN check_record c ON c.id = i.check_id
+WHERE i.job_id = :job ORDER BY i.seq
+"""
+
+
+def _findings_text(findings: list[list[Any]] | None) -> str:
+    parts = [
+        f"{level} {rule} {m2:,.2f} m²" + (" 微小压盖" if minor else "") for level, rule, m2, minor in findings or ()
+    ]
+    return "；".join(parts)
+
+
+def batch_rows(engine: Engine, catalog: Catalog, job_id: Any, *, geometry: bool = False) -> Iterator[dict[str, Any]]:
+    """One row per parcel in input order (the export columns, plus ``geometry`` when asked)."""
+    codes = [layer.code for layer in _red_line_layers(catalog)]
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=500).execute(
+            text(_ROWS_SQL), {"job": job_id, "geometry": geometry}
+        )
+        for r in result:
+            area = r.area or {}
+            row: dict[str, Any] = {
+                "seq": r.seq + 1,
+                "label": r.label,
+                "land_use": r.land_use_code,
+                "verdict": r.verdict or ERROR_VERDICT,
+                "parcel_m2": area.get("m2"),
+                "parcel_ha": area.get("hectare"),
+                "parcel_mu": area.get("mu"),
+            }
+            for code in codes:
+                overlap = (r.overlaps or {}).get(code) or {}
+                row[f"{code}_m2"], row[f"{code}_mu"] = overlap.get("m2"), overlap.get("mu")
+            row["findings"] = _findings_text(r.findings)
+            row["error"], row["check_id"] = r.error, r.check_id and str(r.check_id)
+            if geometry:
+                row["geometry"] = shapely.from_wkb(bytes(r.wkb)) if r.wkb is not None else None
+            yield row
+
+
+def write_csv(path: Path, columns: Sequence[Column], rows: Iterator[dict[str, Any]]) -> None:
+    """UTF-8 with a BOM, so that Excel shows the Chinese text correctly."""
+    with open(path, "w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([c.header for c in columns])
+        for row in rows:
+            writer.writerow(["" if row.get(c.key) is None else row[c.key] for c in columns])
+
+
+def write_xlsx(path: Path, sheet: str, columns: Sequence[Column], rows: Iterator[dict[str, Any]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(sheet)
+    ws.freeze_panes = "A2"
+
+    bold = Font(bold=True)
+
+    def cell(value: Any, number_format: str | None = None, font: Font | None = None) -> WriteOnlyCell:
+        out = WriteOnlyCell(ws, value=value)
+        if number_format:
+            out.number_format = number_format
+        if font:
+            out.font = font
+        return out
+
+    ws.append([cell(c.header, font=bold) for c in columns])
+    for row in rows:
+        ws.append([cell(row.get(c.key), c.number_format) for c in columns])
+    book.save(path)
+
+
+def write_geopackage(
+    path: Path, layer: str, columns: Sequence[Column], rows: list[dict[str, Any]], geometries: list[BaseGeometry | None]
+) -> None:
+    """A GeoPackage layer in EPSG:4490 with MultiPolygon geometries (ASCII field names)."""
+    data = {c.key: [row.get(c.key) for row in rows] for c in columns}
+    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometries, crs="EPSG:4490"), crs="EPSG:4490")
+    frame.to_file(
+        path, layer=layer, driver="GPKG", engine="pyogrio", promote_to_multi=True, geometry_type="MultiPolygon"
+    )
+
+
+def export_batch(engine: Engine, catalog: Catalog, job_id: Any, fmt: str, directory: Path) -> Path:
+    """Write the results of a succeeded batch job as ``batch-<id>.<fmt>`` in ``directory``."""
+    if fmt not in EXPORT_FORMATS:
+        raise PlatformError(f"unknown result format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    job = get_job(engine, job_id, kind="batch_check")
+    require_succeeded(job)
+    columns = batch_columns(catalog)
+    path = directory / f"batch-{job['id']}.{fmt}"
+    rows = batch_rows(engine, catalog, job["id"], geometry=fmt == "gpkg")
+    if fmt == "csv":
+        write_csv(path, columns, rows)
+    elif fmt == "xlsx":
+        write_xlsx(path, "检查结果", columns, rows)
+    else:
+        records = list(rows)
+        geometries = [cast(BaseGeometry | None, r.pop("geometry")) for r in records]
+        write_geopackage(path, "batch_check", columns, records, geometries)
+    return path
