@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -47,8 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
     install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # JS, GeoJSON and check documents compress well
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(layers.land_use_router)
     app.include_router(checks.router)
     app.include_router(identify.router)
     app.include_router(reports.router)

@@ -57,3 +57,14 @@ def test_unknown_layer_is_a_404_with_a_json_body(client: TestClient) -> None:
     assert response.status_code == 404
     body = response.json()
     assert body["error"] == "unknown_layer" and "NOPE" in body["message"]
+
+
+def test_land_use_classification_with_flags(client: TestClient) -> None:
+    uses = {u["code"]: u for u in client.get("/api/v1/land-uses").json()}
+    assert uses["0701"]["name_zh"] == "城镇住宅用地" and uses["0701"]["construction"] is True
+    assert uses["0101"]["construction"] is False and uses["1202"]["linear_infrastructure"] is True
+
+
+def test_responses_are_gzip_compressed(client: TestClient) -> None:
+    response = client.get("/api/v1/land-uses", headers={"accept-encoding": "gzip"})
+    assert response.headers.get("content-encoding") == "gzip"

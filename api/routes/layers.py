@@ -53,3 +53,11 @@ def layer_versions(code: str, engine: EngineDep, catalog: CatalogDep) -> list[di
             {"c": layer.code},
         ).mappings()
         return [_version(r) for r in rows]
+
+
+land_use_router = APIRouter(prefix="/api/v1", tags=["layers"])
+
+
+@land_use_router.get("/land-uses", summary="用地用海分类 / the land-use classification with its flags")
+def land_uses(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return [use.model_dump(mode="json") for use in catalog.land_uses]
