@@ -338,6 +338,9 @@ def test_map_config_layer_tree_styles_and_county(client: TestClient, catalog: Ca
     assert layers["YJJBNT"]["current_version"] is None and layers["YJJBNT"]["served_as"] == "mvt"
     assert layers["DZZHD"]["geometry_type"] == "point" and layers["DZZHD"]["served_as"] == "geojson"
     assert config["basemap"] is None and config["hillshade"] == {"enabled": False, "url": None, "maxzoom": None}
+    land_uses = {use["code"]: use for use in config["land_uses"]}
+    assert land_uses["0701"]["name_zh"] == "城镇住宅用地" and land_uses["1202"]["linear_infrastructure"] is True
+    assert config["udb_expansion_limit"] == 1.3
 
 
 def test_map_config_without_townships_uses_all_extents(settings: Settings, engine: Engine, catalog: Catalog,

@@ -148,5 +148,7 @@ def map_config(engine: EngineDep, catalog: CatalogDep, settings: SettingsDep) ->
             "url": "/tiles/hillshade/{z}/{x}/{y}.png" if hillshade else None,
             "maxzoom": native_max_zoom(settings.dem_path) if hillshade and settings.dem_path else None,
         },
+        "land_uses": [use.model_dump(mode="json") for use in catalog.land_uses],
+        "udb_expansion_limit": settings.udb_expansion_limit,
         "catalog_fingerprint": catalog.fingerprint,
     }
