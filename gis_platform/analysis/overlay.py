@@ -78,6 +78,7 @@ def _polygon_sql(area: AreaContext, category_field: str | None) -> str:
     hit AS MATERIALIZED (
         SELECT f.id, f.source_fid, f.properties,
                CASE WHEN ST_CoveredBy(f.geom, p.g) THEN f.geom
+                    WHEN ST_CoveredBy(p.g, f.geom) THEN p.g
                     ELSE ST_CollectionExtract(ST_Intersection(f.geom, p.g), 3) END AS ig
         FROM feature f, p
         WHERE f.version_id = :v AND ST_Intersects(f.geom, p.g)
