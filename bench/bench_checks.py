@@ -200,7 +200,12 @@ def bench_batch(port: int, parcels: list[shapely.Polygon], n: int) -> dict[str, 
         }
         for i in range(n)
     ]
-    body = {"parcels": {"type": "FeatureCollection", "features": features}, "land_use": "0701", "label_field": "DKBH"}
+    body = {
+        "parcels": {"type": "FeatureCollection", "features": features},
+        "land_use": "0701",
+        "label_field": "DKBH",
+        "layers": list(RED_LINES),  # the same overlay as the single-check figures
+    }
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
         started = time.perf_counter()
         response = client.post("/api/v1/checks/batch", json=body)
