@@ -342,21 +342,17 @@ class CheckFilter:
 def list_checks(engine: Engine, filters: CheckFilter) -> dict[str, Any]:
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": filters.limit, "offset": filters.offset}
-    if filters.date_from:
-        where.append("created_at >= :dfrom")
-        params["dfrom"] = filters.date_from
-    if filters.date_to:
-        where.append("created_at < :dto")
-        params["dto"] = filters.date_to
-    if filters.verdict:
-        where.append("verdict = :verdict")
-        params["verdict"] = filters.verdict
-    if filters.project_number:
-        where.append("project_number = :pnum")
-        params["pnum"] = filters.project_number
-    if filters.job_id:
-        where.append("job_id = :job")
-        params["job"] = filters.job_id
+    simple = (
+        ("dfrom", filters.date_from, "created_at >= :dfrom"),
+        ("dto", filters.date_to, "created_at < :dto"),
+        ("verdict", filters.verdict, "verdict = :verdict"),
+        ("pnum", filters.project_number, "project_number = :pnum"),
+        ("job", filters.job_id, "job_id = :job"),
+    )
+    for name, value, clause in simple:
+        if value:
+            where.append(clause)
+            params[name] = value
     if filters.bbox:
         where.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
         params.update(dict(zip(("x0", "y0", "x1", "y1"), filters.bbox, strict=True)))

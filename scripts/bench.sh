@@ -7,7 +7,7 @@ ensure_venv
 choose_database_server
 name="${1:-}"; shift || true
 case "$name" in
-  import|checks) ;;
+  import|checks|tiles|paint) ;;
   *) die "usage: scripts/bench.sh import|checks [args]" ;;
 esac
 BENCH_DB="gis_bench_$$"
