@@ -75,7 +75,7 @@ def ensure_scale_county(directory: Path) -> dict[str, object]:
         print(f"generating the benchmark county in {directory} …", file=sys.stderr)
         generator = REPO_ROOT / "data" / "generate_demo_county.py"
         run_measured([sys.executable, str(generator), "--out", str(directory), "--scale"])
-    return json.loads(manifest.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(manifest.read_text(encoding="utf-8"))
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -8,7 +8,7 @@ choose_database_server
 name="${1:-}"; shift || true
 case "$name" in
   import|checks|tiles|paint) ;;
-  *) die "usage: scripts/bench.sh import|checks [args]" ;;
+  *) die "usage: scripts/bench.sh import|checks|tiles|paint [args]" ;;
 esac
 BENCH_DB="gis_bench_$$"
 cleanup() { psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null 2>&1 || true; }
