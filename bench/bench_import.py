@@ -35,7 +35,7 @@ def main() -> None:
 
     url = bench_database_url()
     manifest = ensure_scale_county(args.dir)
-    entry = next(layer for layer in manifest["layers"] if layer["code"] == "YJJBNT")  # type: ignore[index]
+    entry = next(layer for layer in manifest["layers"] if layer["code"] == "YJJBNT")
     shp = args.dir / entry["file"]
     features = int(entry["features"])
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine.url import make_url
 
@@ -65,7 +66,7 @@ def self_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ensure_scale_county(directory: Path) -> dict[str, object]:
+def ensure_scale_county(directory: Path) -> dict[str, Any]:
     """The benchmark county's manifest, generating it (``--scale``) when missing."""
     import json
     import sys
