@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     basemap_attribution: str = ""
     dem_path: Path | None = Field(default=None, description="DEM GeoTIFF for the offline hillshade basemap")
     tile_cache_entries: int = 2048
+    tile_version_ttl_s: float = Field(default=1.0, description="how long tiles trust a layer's current version")
     udb_expansion_limit: float = Field(default=1.3, description="城镇开发边界扩展倍数 limit")
     statement_timeout_ms: int = 0
 

@@ -22,7 +22,8 @@ def _test_database_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(database_url=_test_database_url(), import_batch_size=1000)
+    # tiles see a re-import at once (the service default remembers the current version for 1 s)
+    return Settings(database_url=_test_database_url(), import_batch_size=1000, tile_version_ttl_s=0.0)
 
 
 @pytest.fixture(scope="session")

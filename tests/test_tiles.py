@@ -259,6 +259,24 @@ def test_etag_304_cache_and_reimport(client: TestClient, engine: Engine, catalog
     assert feature["id"] != decode_mvt(first.content)["DLTB"][0]["id"]  # the new version's feature
 
 
+def test_current_version_is_remembered_for_the_ttl_only(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gis_platform import tiles
+
+    import_file(engine, catalog, settings, write_geojson(tmp_path / "a.geojson", [INSIDE], DLTB_PROPS[:1]), "DLTB")
+    service = tiles.TileService(engine, catalog, 16, version_ttl_s=30.0)
+    clock = [1000.0]
+    monkeypatch.setattr(tiles.time, "monotonic", lambda: clock[0])
+    before = service.locate("DLTB", Z, TX, TY)
+    import_file(engine, catalog, settings, write_geojson(tmp_path / "b.geojson", [INSIDE], DLTB_PROPS[:1]), "DLTB")
+    clock[0] += 29.0
+    assert service.locate("DLTB", Z, TX, TY).version_id == before.version_id  # within the TTL: remembered
+    clock[0] += 2.0
+    after = service.locate("DLTB", Z, TX, TY)
+    assert after.version_id != before.version_id and after.etag != before.etag
+
+
 @pytest.mark.parametrize(
     ("url", "status", "error"),
     [

@@ -27,12 +27,14 @@ TileX = Annotated[int, Path(description="tile column, 0 … 2^z − 1")]
 TileY = Annotated[int, Path(description="tile row from the top (XYZ), 0 … 2^z − 1")]
 
 
-def _tile_service(request: Request, engine: Engine, catalog: Catalog, entries: int) -> TileService:
+def _tile_service(
+    request: Request, engine: Engine, catalog: Catalog, entries: int, version_ttl_s: float = 0.0
+) -> TileService:
     """One tile service (and LRU cache) per application, made on first use."""
     with _state_lock:
         service = getattr(request.app.state, "tile_service", None)
         if service is None:
-            service = TileService(engine, catalog, entries)
+            service = TileService(engine, catalog, entries, version_ttl_s)
             request.app.state.tile_service = service
     return service
 
@@ -98,7 +100,7 @@ def vector_tile(
     if_none_match: Annotated[str | None, Header()] = None,
     accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
-    service = _tile_service(request, engine, catalog, settings.tile_cache_entries)
+    service = _tile_service(request, engine, catalog, settings.tile_cache_entries, settings.tile_version_ttl_s)
     ref = service.locate(code, z, x, y)
     headers = {"ETag": ref.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if _etag_matches(if_none_match, ref.etag):
