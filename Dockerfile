@@ -3,7 +3,8 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gdal-bin postgresql-client \
+ && apt-get install -y --no-install-recommends gdal-bin postgresql-client nodejs npm \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -14,6 +15,7 @@ COPY api ./api
 COPY layers ./layers
 COPY data ./data
 COPY web ./web
+RUN cd web && npm ci --no-audit --no-fund --loglevel=error
 RUN pip install --no-deps -e .
 
 EXPOSE 8000
