@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_parcel_vertices: int = 20_000
     max_parcels_per_request: int = 1_000
     max_upload_bytes: int = 50 * 1024 * 1024
+    batch_check_threads: int = Field(default=0, ge=0, le=16, description="threads per batch job (0: the default, 2)")
     # Web map
     basemap_url: str | None = Field(
         default=None, description="optional online XYZ basemap template, e.g. Tianditu with a key; off by default"

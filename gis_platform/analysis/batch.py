@@ -274,7 +274,8 @@ def run_batch_job(
             {"job": job.id},
         ).one()
     after = -1
-    with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix=f"batch-{job.id}") as pool:
+    threads = settings.batch_check_threads or CHECK_THREADS
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"batch-{job.id}") as pool:
         while True:
             job.check_stop()
             with engine.connect() as conn:
