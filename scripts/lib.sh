@@ -110,7 +110,7 @@ start_local_cluster() {
   fi
   if ! server_answers 127.0.0.1 "$LOCAL_PG_PORT"; then
     log "starting the project-local PostgreSQL on 127.0.0.1:$LOCAL_PG_PORT"
-    "${runas[@]}" "$bin/pg_ctl" -D "$data" -l "$VAR/postgresql.log" -w -t 60 start \
+    "${runas[@]}" "$bin/pg_ctl" -D "$data" -l "$run/postgresql.log" -w -t 60 start \
       -o "-p $LOCAL_PG_PORT -k $run -c listen_addresses=127.0.0.1" >/dev/null
   fi
 }
@@ -121,7 +121,8 @@ choose_database_server() {
     log "using DATABASE_URL"
     return 0
   fi
-  if server_answers 127.0.0.1 5432; then
+  # GIS_LOCAL_CLUSTER=1 always uses the project-local cluster (isolation, or to try the no-server path)
+  if [ "${GIS_LOCAL_CLUSTER:-0}" != "1" ] && server_answers 127.0.0.1 5432; then
     PGHOST_CHOSEN=127.0.0.1; PGPORT_CHOSEN=5432
   else
     start_local_cluster
