@@ -18,7 +18,15 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from .analysis.overlay import AREA_MODEL_NAMES, AreaContext, AreaModel, LayerOverlap, overlay_layer, parcel_area
+from .analysis.overlay import (
+    AREA_MODEL_NAMES,
+    AreaContext,
+    AreaModel,
+    LayerOverlap,
+    OverlayRequest,
+    overlay_parcel,
+    parcel_area,
+)
 from .analysis.overlay import buffer_parcel as grow_parcel
 from .analysis.parcel import Parcel
 from .catalog import Catalog, Layer
@@ -143,14 +151,19 @@ def compute_check(
     versions = current_versions(conn)
     area = AreaContext.for_parcel(parcel.geometry, request.area_model)
     ewkb = shapely.to_wkb(shapely.set_srid(parcel.geometry, 4490), hex=True, include_srid=True)
-    parcel_m2 = parcel_area(conn, ewkb, area)
     checked = grow_parcel(conn, ewkb, request.buffer_m) if request.buffer_m > 0 else ewkb
-    checked_m2 = parcel_area(conn, checked, area) if request.buffer_m > 0 else parcel_m2
+
+    requests = [OverlayRequest(layer, versions[layer.code].version_id) for layer in layers if layer.code in versions]
+    boundary = _role_layer(catalog, "township_boundary")
+    if boundary is not None and boundary.code in versions and all(r.layer.code != boundary.code for r in requests):
+        requests.append(OverlayRequest(boundary, versions[boundary.code].version_id, with_geometry=False))
+    overlay = overlay_parcel(conn, checked, requests, area)
+    checked_m2 = overlay.parcel_m2
+    parcel_m2 = parcel_area(conn, ewkb, area) if request.buffer_m > 0 else checked_m2
 
     townships: list[dict[str, Any]] = []
-    boundary = _role_layer(catalog, "township_boundary")
-    if boundary is not None and boundary.code in versions:
-        xzq = overlay_layer(conn, boundary, versions[boundary.code].version_id, checked, area, with_geometry=False)
+    if boundary is not None and boundary.code in overlay.layers:
+        xzq = overlay.layers[boundary.code]
         if not xzq.features:
             minx, miny, maxx, maxy = parcel.geometry.bounds
             raise ParcelError(
@@ -177,7 +190,7 @@ def compute_check(
         if version is None:
             missing.append(layer.code)
             continue
-        overlap = overlay_layer(conn, layer, version.version_id, checked, area)
+        overlap = overlay.layers[layer.code]
         union = overlap.union_m2
         version_doc = {
             "id": version.version_id,
@@ -306,9 +319,13 @@ def _document(check_id: Any, created_at: dt.datetime, by: str, source: str, resu
 def run_check(
     engine: Engine, catalog: Catalog, rules: RuleSet, settings: Settings, request: CheckRequest
 ) -> dict[str, Any]:
-    """Compute and store one check in one transaction; return the stored document."""
+    """Compute and store one check in one transaction; return the stored document.
+
+    The current version ids are read once at the start and every overlay names its version id; versions are
+    never changed once written, so a concurrent re-import cannot mix data into the check (no REPEATABLE READ
+    needed).
+    """
     with engine.begin() as conn:
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         result = compute_check(conn, catalog, rules, settings, request)
         return store_check(conn, request, result)
 
