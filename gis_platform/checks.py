@@ -30,7 +30,7 @@ from .analysis.overlay import (
 from .analysis.overlay import buffer_parcel as grow_parcel
 from .analysis.parcel import Parcel
 from .catalog import Catalog, Layer
-from .errors import NotFoundError, ParcelError, UnknownLayerError
+from .errors import NotFoundError, ParcelError, UnknownLandUseError, UnknownLayerError
 from .rules import CheckFacts, LayerFacts, RuleSet, evaluate
 from .settings import Settings
 from .units import area_figures
@@ -115,7 +115,7 @@ def _land_survey_statistics(catalog: Catalog, overlap: LayerOverlap) -> dict[str
         try:
             survey_class = catalog.land_survey_class(code)
             name, cultivated, construction = survey_class.dlmc, survey_class.is_cultivated, survey_class.is_construction
-        except Exception:  # a code the table does not know: keep the file's own name
+        except UnknownLandUseError:  # a code the table does not know: keep the file's own name
             name, cultivated, construction = names.get(code, ""), code.startswith("01"), False
         if cultivated:
             cultivated_net += net

@@ -376,3 +376,14 @@ def test_cli_check_prints_the_same_result_as_the_api(client: TestClient, setting
     assert table.returncode == 0 and "结论 verdict: 禁止" in table.stdout and "依据" in table.stdout
     bad = subprocess.run([*cli[:-2], "--use", "9999"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "9999" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_land_survey_code_missing_from_the_table_keeps_the_file_name(
+    client: TestClient, county: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    props = [{"BSM": "9", "DLBM": "0199X", "DLMC": "试验地类", "KCXS": 0.0}]
+    import_file(county, catalog, settings, write_geojson(tmp_path / "dltb.geojson", DLTB[:1], props), "DLTB")
+    parcel = shapely.box(114.785, 34.803, 114.789, 34.807)
+    classes = check(client, parcel)["land_survey"]["classes"]
+    assert [(c["dlbm"], c["dlmc"], c["cultivated"]) for c in classes] == [("0199X", "试验地类", True)]
+    assert classes[0]["area"]["m2"] == pytest.approx(geod_area(parcel.intersection(DLTB[0])), abs=0.01)
