@@ -43,6 +43,7 @@ from gis_platform.catalog import (
     LandUseClass,
     Layer,
     NonEmptyStr,
+    _entry_label,
     _Problems,
     _read_yaml,
     _validate,
@@ -359,12 +360,6 @@ def _canonical_category_field(rule: Rule, catalog: Catalog) -> Rule:
     return rule.model_copy(update={"condition": condition})
 
 
-def _rule_label(raw: Any, index: int) -> str:
-    if isinstance(raw, Mapping) and raw.get("id") is not None:
-        return f"rule {str(raw.get('id'))!r}"
-    return f"rule #{index + 1} (no id)"
-
-
 def _parse(path: Path, catalog: Catalog) -> RuleSet:
     raw, data = _read_yaml(path)
     problems = _Problems(path)
@@ -374,7 +369,7 @@ def _parse(path: Path, catalog: Catalog) -> RuleSet:
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for index, raw_rule in enumerate(top.rules):
-        entry = _rule_label(raw_rule, index)
+        entry = _entry_label("rule", raw_rule, index, key="id")
         rule = _validate(Rule, raw_rule, problems, entry)
         if rule is None:
             continue
