@@ -387,3 +387,14 @@ def test_land_survey_code_missing_from_the_table_keeps_the_file_name(
     classes = check(client, parcel)["land_survey"]["classes"]
     assert [(c["dlbm"], c["dlmc"], c["cultivated"]) for c in classes] == [("0199X", "试验地类", True)]
     assert classes[0]["area"]["m2"] == pytest.approx(geod_area(parcel.intersection(DLTB[0])), abs=0.01)
+
+
+def test_uploads_over_the_size_limit_are_refused(settings: Settings, county: Engine) -> None:
+    small = settings.model_copy(update={"max_upload_bytes": 1000})
+    with TestClient(create_app(small)) as limited:
+        payload = ("parcel.geojson", b" " * 5000)
+        for url in ("/api/v1/checks/upload", "/api/v1/checks/batch"):
+            response = limited.post(url, files={"file": payload})
+            assert response.status_code == 422, (url, response.text)
+            assert "upload limit of 1000 bytes" in response.json()["message"]
+        assert limited.get("/api/v1/checks").json()["total"] == 0

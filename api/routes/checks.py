@@ -19,6 +19,7 @@ from gis_platform.errors import ParcelError
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
 from ..schemas import CheckBody
+from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 # The core returns plain JSON documents: JSONResponse skips FastAPI's recursive jsonable_encoder, which cost
@@ -58,14 +59,7 @@ async def upload_check(
 ) -> Any:
     name = Path(file.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="gis-upload-") as tmp:
-        path = Path(tmp) / name
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := await file.read(1024 * 1024):
-                size += len(chunk)
-                if size > settings.max_upload_bytes:
-                    raise ParcelError(f"{name}: larger than the upload limit of {settings.max_upload_bytes} bytes")
-                out.write(chunk)
+        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
 
         def work() -> list[dict[str, Any]]:
             parcels = parcels_from_file(path, settings, crs=crs)

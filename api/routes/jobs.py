@@ -27,6 +27,7 @@ from gis_platform.jobs import get_job
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
 from ..schemas import EXAMPLE_PARCEL
+from ..uploads import save_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -126,18 +127,6 @@ def _download(path: Path, fmt: str, tmp: str) -> FileResponse:
     )
 
 
-async def _save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:
-    path = directory / Path(upload.filename or "upload").name
-    size = 0
-    with open(path, "wb") as out:
-        while chunk := await upload.read(1024 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise ParcelError(f"{path.name}: larger than the upload limit of {limit} bytes")
-            out.write(chunk)
-    return path
-
-
 def _form_options(form: Any) -> tuple[BatchOptions, str | None]:
     def field(name: str) -> str | None:
         value = form.get(name)
@@ -168,7 +157,7 @@ async def submit_batch(request: Request, engine: EngineDep, catalog: CatalogDep,
             raise ParcelError("the multipart form needs a 'file' field with the parcels")
         options, crs = _form_options(form)
         with tempfile.TemporaryDirectory(prefix="gis-batch-") as tmp:
-            path = await _save_upload(upload, Path(tmp), settings.max_upload_bytes)
+            path = await save_upload(upload, Path(tmp), settings.max_upload_bytes)
             job = await run_in_threadpool(submit_batch_file, engine, catalog, settings, path, crs=crs, options=options)
         return _accepted(job)
     try:
