@@ -12,29 +12,39 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import gis_platform
+from gis_platform.accounts import Authenticator
 from gis_platform.catalog import load_catalog
 from gis_platform.db import make_engine
 from gis_platform.jobs import start_job_runner, stop_job_runner
 from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
+from . import metrics
 from .errors import install_error_handlers
-from .routes import checks, dashboard, health, identify, jobs, layers, mapconfig, reports, search, tiles
+from .observability import RequestMiddleware, configure_logging
+from .routes import admin, auth, checks, dashboard, health, identify, jobs, layers, mapconfig, reports, search, tiles
+from .security import RateLimiter, public
 
 WEB_DIR = REPO_ROOT / "web"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)  # JSON lines with the request id
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings)
+        watched = app.state.engine
+        metrics.watch_engine(watched)  # pool gauges at /metrics
+        app.state.authenticator = Authenticator(app.state.engine, settings)
         start_job_runner(app.state)  # batch checks and conflict analyses run in the background
         try:
             yield
         finally:
             stop_job_runner(app.state)
+            metrics.unwatch_engine(watched)
+            metrics.mark_process_dead()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -44,12 +54,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter()
     # validated at start-up: a bad catalogue or rule file stops the service with a message naming it
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # JS, GeoJSON and check documents compress well
+    app.add_middleware(RequestMiddleware)  # outermost: request id, access log, metrics (api/observability.py)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(layers.router)
     app.include_router(layers.land_use_router)
     app.include_router(checks.router)
@@ -69,7 +84,7 @@ def _mount_web(app: FastAPI, web_dir: Path) -> None:
     if not index.exists():
         return
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[public("the web map's page: its data comes from the API")])
     def home() -> FileResponse:
         return FileResponse(index)
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from gis_platform import errors
+from gis_platform import accounts, errors
+from gis_platform.db import is_database_unavailable
 
 STATUS_BY_ERROR: list[tuple[type[errors.PlatformError], int]] = [
+    (accounts.AuthenticationError, 401),
+    (accounts.PermissionDenied, 403),
+    (accounts.RateLimitExceeded, 429),
+    (accounts.AccountError, 422),
     (errors.UnknownLayerError, 404),
     (errors.UnknownLandUseError, 422),
     (errors.NotFoundError, 404),
@@ -28,11 +35,33 @@ def status_for(error: errors.PlatformError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.PlatformError)
     async def platform_error(_request: Request, exc: errors.PlatformError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+        return JSONResponse(exc.to_dict(), status_code=status_for(exc), headers=_headers(exc))
 
-    @app.exception_handler(OperationalError)
-    async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "database_unavailable", "message": "数据库暂不可用 / the database is unavailable, retry shortly"},
-            status_code=503,
-        )
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # OperationalError: server down, restarting, connection refused or lost, statement timeout. Other driver
+        # errors are an outage only when they cost the connection (``is_database_unavailable``); else a bug: 500.
+        if not (isinstance(exc, OperationalError) or is_database_unavailable(exc)):
+            raise exc
+        return database_unavailable_response()
+
+    for cls in (DBAPIError, DisconnectionError, PoolTimeoutError, psycopg2.OperationalError, psycopg2.InterfaceError):
+        app.add_exception_handler(cls, database_down)
+
+
+DATABASE_UNAVAILABLE = {
+    "error": "database_unavailable",
+    "message": "数据库暂不可用 / the database is unavailable, retry shortly",
+}
+
+
+def database_unavailable_response() -> JSONResponse:
+    """The 503 every request gets while PostgreSQL cannot be reached."""
+    return JSONResponse(DATABASE_UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
+
+
+def _headers(exc: errors.PlatformError) -> dict[str, str] | None:
+    if isinstance(exc, accounts.AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, accounts.RateLimitExceeded):
+        return {"Retry-After": str(exc.details.get("retry_after_s", 60))}
+    return None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .cli_admin import audit_app, demo_accounts, key_app, user_app
 from .errors import PlatformError
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -17,6 +18,10 @@ db_app = typer.Typer(help="数据库迁移 / database migrations", no_args_is_he
 demo_app = typer.Typer(help="示范县数据 / demo county data", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+app.add_typer(audit_app, name="audit")
+demo_app.command("accounts")(demo_accounts)
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
@@ -263,7 +268,34 @@ def serve(
     workers: int = 1,
 ) -> None:
     """启动 API 与网页地图服务 / serve the API and the web map."""
+    import os
+    import shutil
+    import tempfile
+
+    settings = load_settings()
+    made_dir = None
+    if workers > 1:
+        # Prometheus counters summed over the workers: prometheus_client's multiprocess mode, in a directory
+        # that must start empty (a fresh one unless the operator names one, which is then emptied)
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or (
+            made_dir := tempfile.mkdtemp(prefix="gis-prometheus-")
+        )
+        os.makedirs(metrics_dir, exist_ok=True)
+        for name in os.listdir(metrics_dir):
+            if name.endswith(".db"):
+                os.remove(os.path.join(metrics_dir, name))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run_uvicorn(host, port, workers, settings)
+    finally:
+        if made_dir:
+            shutil.rmtree(made_dir, ignore_errors=True)
+
+
+def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
     import uvicorn
+
+    from api.observability import uvicorn_log_config  # after the metrics directory is set
 
     uvicorn.run(
         "api.app:create_app",
@@ -273,7 +305,9 @@ def serve(
         workers=workers,
         loop="uvloop",
         http="httptools",
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+        access_log=False,  # the app writes one access line per request, with its request id and duration
     )
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+import psycopg2
+import psycopg2.errors
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 
@@ -24,11 +27,19 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
+    url = normalise_url(settings.database_url)
+    connect_args: dict[str, Any] = {}
+    if settings.db_connect_timeout_s and make_url(url).drivername == "postgresql+psycopg2":
+        # a database host that does not answer fails the request after this long instead of hanging it
+        connect_args["connect_timeout"] = settings.db_connect_timeout_s
     engine = create_engine(
-        normalise_url(settings.database_url),
+        url,
         pool_size=pool_size,
         max_overflow=5,
+        # a pooled connection is pinged on checkout: after a database restart the first request reconnects
+        # instead of failing on a dead socket, and a disconnect invalidates every older pooled connection
         pool_pre_ping=True,
+        connect_args=connect_args,
         future=True,
     )
 
@@ -52,3 +63,30 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 def postgis_version(conn: Connection) -> str | None:
     return conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """Whether an error means the database cannot be reached (down, restarting, connection lost, pool exhausted).
+
+    True for SQLAlchemy's ``OperationalError`` / ``InterfaceError`` and any ``DBAPIError`` that invalidated its
+    connection, for pool checkout timeouts and disconnections, and for the same psycopg2 errors raised unwrapped;
+    also when such an error is the cause or context of ``error``. A bad statement (``ProgrammingError``, an
+    integrity violation) is not an outage, nor is a statement cancelled by ``statement_timeout``.
+    """
+    for _ in range(8):  # the __cause__/__context__ chain, bounded
+        if error is None:
+            return False
+        if isinstance(error, psycopg2.errors.QueryCanceled) or (
+            isinstance(error, exc.DBAPIError) and isinstance(error.orig, psycopg2.errors.QueryCanceled)
+        ):
+            return False
+        if isinstance(error, exc.DBAPIError) and (
+            error.connection_invalidated or isinstance(error, exc.OperationalError | exc.InterfaceError)
+        ):
+            return True
+        if isinstance(error, exc.DisconnectionError | exc.TimeoutError):
+            return True
+        if isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from .catalog import Catalog
+from .db import is_database_unavailable
 from .errors import NotFoundError, PlatformError
 from .rules import RuleSet
 from .settings import Settings
@@ -299,11 +300,25 @@ def execute_job(engine: Engine, catalog: Catalog, rules: RuleSet, settings: Sett
         log.warning("job %s was taken away from this worker; its outcome is left to the new holder", job.id)
         return "lost"
     except Exception as exc:
+        if is_database_unavailable(exc):  # an outage is not the job's fault: it goes back to the queue
+            log.warning("job %s interrupted: the database is unavailable (%s)", job.id, _error_message(exc))
+            try:
+                release_job(engine, job)
+            except Exception:
+                return "unreleased"  # still ours in the database; the runner releases it once it is back
+            return "queued"
         log.exception("job %s (%s) failed", job.id, job.kind)
         fail_job(engine, job, _error_message(exc))
         return "failed"
     summary.setdefault("elapsed_s", round(time.monotonic() - started, 3))
-    if not finish_job(engine, job, summary):
+    try:
+        finished = finish_job(engine, job, summary)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        log.warning("job %s done but not recorded: the database is unavailable; it runs again", job.id)
+        return "unreleased"  # a batch job resumes after its last stored outcome
+    if not finished:
         log.warning("job %s finished but was no longer held by this worker", job.id)
         return "lost"
     return "succeeded"
@@ -388,8 +403,12 @@ class JobRunner:
     def _run(self) -> None:
         listener: Any = None  # the psycopg2 connection LISTENing for new jobs, when there is one
         next_stale_check = next_listen = 0.0
+        unreleased: list[JobHandle] = []  # jobs interrupted by a database outage, to put back in the queue
         while not self._stop.is_set():
             try:
+                while unreleased:
+                    release_job(self.engine, unreleased[0])
+                    unreleased.pop(0)
                 if listener is None and time.monotonic() >= next_listen:
                     listener, next_listen = self._listen(), time.monotonic() + STALE_CHECK_S
                 if time.monotonic() >= next_stale_check:
@@ -400,9 +419,17 @@ class JobRunner:
                     self._wait(listener)
                     continue
                 with _heartbeats(self.engine, job, self.heartbeat_s):
-                    execute_job(self.engine, self.catalog, self.rules, self.settings, job)
-            except Exception:  # database away, listener broken …: wait and start over
-                log.exception("job runner error; retrying in %.0f s", self.poll_s)
+                    if execute_job(self.engine, self.catalog, self.rules, self.settings, job) == "unreleased":
+                        unreleased.append(job)
+            except Exception as exc:  # database away, listener broken …: wait and start over
+                if is_database_unavailable(exc):
+                    log.warning(
+                        "job runner: the database is unavailable (%s); retrying in %.0f s",
+                        _error_message(exc),
+                        self.poll_s,
+                    )
+                else:
+                    log.exception("job runner error; retrying in %.0f s", self.poll_s)
                 self._close(listener)
                 listener = None
                 self._stop.wait(self.poll_s)
@@ -418,8 +445,9 @@ class JobRunner:
             with conn.cursor() as cur:  # type: ignore[union-attr]
                 cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
             return conn
-        except Exception:
-            log.warning("cannot LISTEN for new jobs; polling every %.0f s", self.poll_s, exc_info=True)
+        except Exception as exc:
+            outage = is_database_unavailable(exc)  # no traceback for the expected case
+            log.warning("cannot LISTEN for new jobs; polling every %.0f s", self.poll_s, exc_info=not outage)
             return None
 
     def _wait(self, listener: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,31 @@ class Settings(BaseSettings):
     tile_version_ttl_s: float = Field(default=1.0, description="how long tiles trust a layer's current version")
     udb_expansion_limit: float = Field(default=1.3, description="城镇开发边界扩展倍数 limit")
     statement_timeout_ms: int = 0
+    # Access control (issue #5)
+    anonymous_read: bool = Field(
+        default=False, description="open the map and dashboard read-only without login (trusted intranets only)"
+    )
+    session_idle_minutes: int = Field(default=60, ge=1, description="web session idle timeout")
+    session_max_hours: int = Field(default=12, ge=1, description="absolute lifetime of a web session")
+    access_token_minutes: int = Field(default=30, ge=1, description="lifetime of a bearer token from /auth/token")
+    session_cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
+    auth_cache_ttl_s: float = Field(default=5.0, ge=0, description="how long a worker trusts a checked credential")
+    min_password_length: int = Field(default=10, ge=8)
+    rate_limit_user_per_minute: int = Field(default=600, ge=0, description="requests per user per minute (0: off)")
+    rate_limit_api_key_per_minute: int = Field(default=1200, ge=0, description="default per API key (0: off)")
+    rate_limit_anonymous_per_minute: int = Field(default=300, ge=0, description="per client address (0: off)")
+    login_attempts_per_minute: int = Field(default=10, ge=1, description="login attempts per address and name")
+    max_request_bytes: int = Field(
+        default=0, ge=0, description="largest request body (0: max_upload_bytes + 1 MiB of form overhead)"
+    )
+    # Operations
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="log lines as JSON objects (one per line) or plain text"
+    )
+    log_level: str = Field(default="INFO", description="root log level: DEBUG, INFO, WARNING, ERROR")
+    db_connect_timeout_s: int = Field(
+        default=5, ge=0, description="give up connecting to PostgreSQL after this many seconds (0: no limit)"
+    )
 
 
 def load_settings() -> Settings:

@@ -28,6 +28,8 @@ fi
 log "importing the demo county through the import path (unchanged files are skipped)"
 "$GP" demo load --dir "$ROOT/data/demo"
 "$GP" layers
+log "demo accounts and API key (credentials in var/demo-credentials.json, git-ignored)"
+"$GP" demo accounts
 
 if [ "$SERVE" -eq 1 ]; then
   log "serving on http://127.0.0.1:${GIS_PORT:-8000}  (API docs: /docs)"

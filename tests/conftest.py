@@ -50,7 +50,12 @@ def empty_layer_store(engine: Engine) -> None:
         )
         for table in partitions:
             conn.execute(text(f"DROP TABLE {table}"))
-        conn.execute(text("TRUNCATE layer, layer_version, check_record, job RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "TRUNCATE layer, layer_version, check_record, job, app_user, user_session, api_key"
+                " RESTART IDENTITY CASCADE"
+            )
+        )
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import farmland_patches, geod_area, write_geojson
+from .helpers import auth_headers, farmland_patches, geod_area, write_geojson
 
 pytestmark = pytest.mark.db
 
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(engine)) as test_client:
         yield test_client
 
 

@@ -19,7 +19,7 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import geod_area, write_geojson, write_shapefile
+from .helpers import audit_entries, audit_mark, auth_headers, geod_area, write_geojson, write_shapefile
 
 pytestmark = pytest.mark.db
 
@@ -57,7 +57,7 @@ def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
 
 @pytest.fixture
 def client(settings: Settings, county: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(county)) as test_client:
         yield test_client
 
 
@@ -270,9 +270,24 @@ def test_self_intersecting_parcel_is_repaired_and_reported(client: TestClient) -
     assert result["parcel"]["area"]["m2"] == pytest.approx(geod_area(shapely.make_valid(bow_tie)), abs=0.01)
 
 
-def test_failed_check_stores_nothing(client: TestClient) -> None:
+def test_failed_check_stores_nothing(client: TestClient, county: Engine) -> None:
+    mark = audit_mark(county)
     client.post("/api/v1/checks", json={"geometry": geojson(shapely.box(100.0, 20.0, 100.01, 20.01))})
     assert client.get("/api/v1/checks").json()["total"] == 0
+    assert audit_entries(county, "check.create", mark) == []  # nor an audit entry for it
+
+
+def test_each_check_is_audited_with_its_caller(client: TestClient, county: Engine) -> None:
+    mark = audit_mark(county)
+    first = check(client, shapely.box(114.785, 34.803, 114.795, 34.807), project_number="XM-7")
+    second = check(client, shapely.box(114.70, 34.70, 114.701, 34.701))
+    rows = audit_entries(county, "check.create", mark)
+    assert [r["target"] for r in rows] == [f"check:{first['id']}", f"check:{second['id']}"]
+    assert {(r["actor"], r["actor_kind"], r["role"], r["ip"]) for r in rows} == {
+        ("test-admin", "user", "admin", "testclient")
+    }
+    assert rows[0]["details"] == {"verdict": first["verdict"], "source": "api", "project_number": "XM-7"}
+    assert first["created_by"] == "test-admin"
 
 
 def test_unknown_check_id_is_404(client: TestClient) -> None:
@@ -391,7 +406,7 @@ def test_land_survey_code_missing_from_the_table_keeps_the_file_name(
 
 def test_uploads_over_the_size_limit_are_refused(settings: Settings, county: Engine) -> None:
     small = settings.model_copy(update={"max_upload_bytes": 1000})
-    with TestClient(create_app(small)) as limited:
+    with TestClient(create_app(small), headers=auth_headers(county)) as limited:
         payload = ("parcel.geojson", b" " * 5000)
         for url in ("/api/v1/checks/upload", "/api/v1/checks/batch"):
             response = limited.post(url, files={"file": payload})

@@ -18,7 +18,7 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import geod_area, write_geojson
+from .helpers import auth_headers, geod_area, write_geojson
 
 pytestmark = pytest.mark.db
 
@@ -90,7 +90,7 @@ def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
 
 @pytest.fixture
 def client(settings: Settings, county: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(county)) as test_client:
         yield test_client
 
 
@@ -209,7 +209,7 @@ def test_cached_per_version_set_and_recomputed_after_reimport(
 
 def test_missing_layers(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path) -> None:
     service = DashboardService(engine, catalog, settings)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=auth_headers(engine)) as c:
         response = c.get("/api/v1/dashboard")
     assert response.status_code == 404 and "XZQ" in response.json()["message"]
     load(engine, catalog, settings, tmp_path, "XZQ", [(g, {"XZQDM": c, "XZQMC": NAMES[c]}) for c, g in TOWNS.items()])

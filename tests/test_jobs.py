@@ -33,7 +33,7 @@ from gis_platform.ingest.pipeline import import_file
 from gis_platform.rules import RuleSet, load_rules
 from gis_platform.settings import Settings
 
-from .helpers import geod_area, write_geojson, write_shapefile
+from .helpers import auth_headers, geod_area, write_geojson, write_shapefile
 
 pytestmark = pytest.mark.db
 
@@ -82,7 +82,7 @@ def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
 
 @pytest.fixture
 def client(settings: Settings, county: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(county)) as test_client:
         yield test_client
 
 

@@ -28,7 +28,7 @@ from gis_platform.reports import check_report, fonts, render_check_html, render_
 from gis_platform.reports.map_svg import build_map, metres_per_degree, nice_length
 from gis_platform.settings import Settings
 
-from .helpers import write_geojson
+from .helpers import auth_headers, write_geojson
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TITLE = "建设项目用地合规性审查报告"
@@ -70,7 +70,7 @@ def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
 
 @pytest.fixture
 def client(settings: Settings, county: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(county)) as test_client:
         yield test_client
 
 

@@ -18,7 +18,7 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import write_geojson
+from .helpers import auth_headers, write_geojson
 
 pytestmark = pytest.mark.db
 
@@ -43,7 +43,7 @@ def client(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
     )
     load("DLTB", PATCHES, DLTB_PROPS)
     load("YJJBNT", PATCHES[:1], [{"YJJBNTTBBH": "JB-0042", "TBBH": "17"}])
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=auth_headers(engine)) as test_client:
         for number in ("2026-XM-001", "2026-XM-002"):
             parcel = {"type": "Polygon", "coordinates": [[[114.85, 34.85], [114.851, 34.85], [114.851, 34.851],
                                                            [114.85, 34.851], [114.85, 34.85]]]}  # fmt: skip

@@ -20,10 +20,11 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from gis_platform.catalog import Catalog
+from gis_platform.db import make_engine
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import write_geojson
+from .helpers import auth_headers, write_geojson
 
 pytestmark = pytest.mark.db
 
@@ -172,7 +173,12 @@ def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path)
 
 
 def make_client(settings: Settings, **overrides: Any) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=overrides)))
+    engine = make_engine(settings, pool_size=1)
+    try:
+        headers = auth_headers(engine)
+    finally:
+        engine.dispose()
+    return TestClient(create_app(settings.model_copy(update=overrides)), headers=headers)
 
 
 @pytest.fixture

@@ -8,30 +8,46 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+import orjson
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from gis_platform.accounts import CHECKS_READ, CHECKS_RUN, Principal
 from gis_platform.analysis.parcel import parcels_from_geojson
 from gis_platform.analysis.upload import parcels_from_file
-from gis_platform.checks import CheckFilter, CheckRequest, get_check, list_checks, run_check
+from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest, get_check, list_checks, run_check
 from gis_platform.errors import ParcelError
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
 from ..schemas import CheckBody
+from ..security import request_actor, requires
 from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
-# The core returns plain JSON documents: JSONResponse skips FastAPI's recursive jsonable_encoder, which cost
-# about 4 ms per check document (a third of a check's time).
+# The core returns plain JSON documents: a JSONResponse skips FastAPI's recursive jsonable_encoder, which cost
+# about 4 ms per check document (a third of a check's time), and DocumentResponse renders with orjson.
+
+
+class DocumentResponse(JSONResponse):
+    """JSON rendered with orjson: 0.02 ms instead of 0.3 ms for a 16 KB check document (UTF-8 as before)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=DOCUMENT_JSON_OPTIONS)
 
 
 @router.post("", status_code=201, summary="检查一个地块 / check a parcel against the red lines")
 def create_check(
-    body: CheckBody, engine: EngineDep, catalog: CatalogDep, rules: RulesDep, settings: SettingsDep
+    body: CheckBody,
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, requires(CHECKS_RUN)],
 ) -> Any:
     parcels = parcels_from_geojson(body.geometry, body.crs, max_vertices=settings.max_parcel_vertices, max_parcels=1)
-    request = CheckRequest(
+    check = CheckRequest(
         parcel=parcels[0],
         layers=tuple(body.layers) if body.layers else None,
         land_use_code=body.land_use,
@@ -40,12 +56,16 @@ def create_check(
         project_name=body.project_name,
         project_number=body.project_number,
         source="api",
+        created_by=principal.name,
+        actor=request_actor(request, principal),
     )
-    return JSONResponse(run_check(engine, catalog, rules, settings, request), status_code=201)
+    return DocumentResponse(run_check(engine, catalog, rules, settings, check), status_code=201)
 
 
 @router.post("/upload", status_code=201, summary="上传地块文件检查 / check the parcels of an uploaded file")
 async def upload_check(
+    request: Request,
+    principal: Annotated[Principal, requires(CHECKS_RUN)],
     engine: EngineDep,
     catalog: CatalogDep,
     rules: RulesDep,
@@ -60,6 +80,7 @@ async def upload_check(
     name = Path(file.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="gis-upload-") as tmp:
         path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
+        actor = request_actor(request, principal)
 
         def work() -> list[dict[str, Any]]:
             parcels = parcels_from_file(path, settings, crs=crs)
@@ -76,21 +97,27 @@ async def upload_check(
                         project_name=project_name,
                         project_number=project_number,
                         source=f"upload:{name}",
+                        created_by=principal.name,
+                        actor=actor,
                     ),
                 )
                 for p in parcels
             ]
 
         checks = await run_in_threadpool(work)
-    return JSONResponse({"file": name, "count": len(checks), "checks": checks}, status_code=201)
+    return DocumentResponse({"file": name, "count": len(checks), "checks": checks}, status_code=201)
 
 
-@router.get("/{check_id}", summary="取回检查结果 (与首次计算完全一致) / a stored check, exactly as first computed")
+@router.get(
+    "/{check_id}",
+    summary="取回检查结果 (与首次计算完全一致) / a stored check, exactly as first computed",
+    dependencies=[requires(CHECKS_READ)],
+)
 def read_check(check_id: str, engine: EngineDep) -> Any:
-    return JSONResponse(get_check(engine, check_id))
+    return DocumentResponse(get_check(engine, check_id))
 
 
-@router.get("", summary="检查记录列表 / list past checks")
+@router.get("", summary="检查记录列表 / list past checks", dependencies=[requires(CHECKS_READ)])
 def search_checks(
     engine: EngineDep,
     date_from: dt.datetime | None = None,
@@ -112,4 +139,4 @@ def search_checks(
             raise ParcelError(f"bbox {bbox!r} must be four numbers minlon,minlat,maxlon,maxlat")
         box = (values[0], values[1], values[2], values[3])
     filters = CheckFilter(date_from, date_to, verdict, project_number, box, job_id, limit, offset)
-    return JSONResponse(list_checks(engine, filters))
+    return DocumentResponse(list_checks(engine, filters))

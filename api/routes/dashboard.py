@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from gis_platform.accounts import DASHBOARD_READ
 from gis_platform.analysis.dashboard import DashboardService
 
 from ..deps import CatalogDep, EngineDep, SettingsDep
+from ..security import requires
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(tags=["dashboard"], dependencies=[requires(DASHBOARD_READ)])
 _lock = threading.Lock()
 
 

@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from gis_platform.accounts import MAP_READ
 from gis_platform.analysis.identify import identify
 
 from ..deps import CatalogDep, EngineDep
+from ..security import requires
 
-router = APIRouter(tags=["identify"])
+router = APIRouter(tags=["identify"], dependencies=[requires(MAP_READ)])
 
 
 @router.get("/api/v1/identify", summary="点查询：各图层在该点的属性 / what every layer says at a point")

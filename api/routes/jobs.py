@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
+from gis_platform.accounts import BATCH_RUN, CHECKS_READ, CONFLICTS_RUN, Principal
 from gis_platform.analysis.batch import BatchOptions, export_batch, submit_batch_file, submit_batch_geojson
 from gis_platform.analysis.conflicts import (
     MAX_GEOJSON_FEATURES,
@@ -22,11 +24,13 @@ from gis_platform.analysis.conflicts import (
     export_conflicts_gpkg,
     submit_conflicts,
 )
+from gis_platform.audit import AuditEntry, record_now
 from gis_platform.errors import ParcelError
 from gis_platform.jobs import get_job
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
 from ..schemas import EXAMPLE_PARCEL
+from ..security import request_actor, requires
 from ..uploads import save_upload
 
 router = APIRouter(tags=["jobs"])
@@ -121,6 +125,14 @@ def _accepted(job: dict[str, Any]) -> JSONResponse:
     return JSONResponse(_document(job), status_code=202, headers={"Location": f"/api/v1/jobs/{job['id']}"})
 
 
+async def _audited(request: Request, principal: Principal, action: str, job: dict[str, Any]) -> JSONResponse:
+    entry = AuditEntry(
+        request_actor(request, principal), action, f"job:{job['id']}", details={"parcels": job["progress"]["total"]}
+    )
+    await run_in_threadpool(record_now, request.app.state.engine, entry)
+    return _accepted(job)
+
+
 def _download(path: Path, fmt: str, tmp: str) -> FileResponse:
     return FileResponse(
         path, media_type=MEDIA_TYPES[fmt], filename=path.name, background=BackgroundTask(shutil.rmtree, tmp, True)
@@ -149,33 +161,48 @@ def _form_options(form: Any) -> tuple[BatchOptions, str | None]:
     openapi_extra=_BATCH_OPENAPI,
     summary="批量检查 (后台任务) / check many parcels as a background job (JSON or file upload)",
 )
-async def submit_batch(request: Request, engine: EngineDep, catalog: CatalogDep, settings: SettingsDep) -> JSONResponse:
+async def submit_batch(
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, requires(BATCH_RUN)],
+) -> JSONResponse:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ParcelError("the multipart form needs a 'file' field with the parcels")
         options, crs = _form_options(form)
+        options = replace(options, created_by=principal.name)
         with tempfile.TemporaryDirectory(prefix="gis-batch-") as tmp:
             path = await save_upload(upload, Path(tmp), settings.max_upload_bytes)
             job = await run_in_threadpool(submit_batch_file, engine, catalog, settings, path, crs=crs, options=options)
-        return _accepted(job)
+        return await _audited(request, principal, "batch.submit", job)
     try:
         body = BatchBody.model_validate_json(await request.body())
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
-    options = BatchOptions.from_params(body.model_dump(exclude={"parcels", "crs"}))
+    options = replace(BatchOptions.from_params(body.model_dump(exclude={"parcels", "crs"})), created_by=principal.name)
     job = await run_in_threadpool(submit_batch_geojson, engine, catalog, body.parcels, crs=body.crs, options=options)
-    return _accepted(job)
+    return await _audited(request, principal, "batch.submit", job)
 
 
-@router.get("/api/v1/jobs/{job_id}", summary="任务状态与进度 / a job's status, progress and summary")
+@router.get(
+    "/api/v1/jobs/{job_id}",
+    summary="任务状态与进度 / a job's status, progress and summary",
+    dependencies=[requires(CHECKS_READ)],
+)
 def read_job(job_id: str, engine: EngineDep) -> dict[str, Any]:
     return _document(get_job(engine, job_id))
 
 
-@router.get("/api/v1/jobs/{job_id}/results.{fmt}", summary="批量检查结果 / batch results as CSV, XLSX or GeoPackage")
+@router.get(
+    "/api/v1/jobs/{job_id}/results.{fmt}",
+    summary="批量检查结果 / batch results as CSV, XLSX or GeoPackage",
+    dependencies=[requires(CHECKS_READ)],
+)
 def batch_results(
     job_id: str, fmt: Literal["csv", "xlsx", "gpkg"], engine: EngineDep, catalog: CatalogDep
 ) -> FileResponse:
@@ -188,21 +215,42 @@ def batch_results(
 
 
 @router.post("/api/v1/conflicts", status_code=202, summary="规划与红线冲突分析 / plan vs red lines, as a job")
-def submit_conflict_analysis(
-    engine: EngineDep, catalog: CatalogDep, rules: RulesDep, body: ConflictsBody | None = None
+async def submit_conflict_analysis(
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    rules: RulesDep,
+    principal: Annotated[Principal, requires(CONFLICTS_RUN)],
+    body: ConflictsBody | None = None,
 ) -> JSONResponse:
     body = body or ConflictsBody()
-    return _accepted(
-        submit_conflicts(engine, catalog, rules, plan_layer=body.plan_layer, red_line_layers=body.red_line_layers)
+    job = await run_in_threadpool(
+        lambda: submit_conflicts(
+            engine,
+            catalog,
+            rules,
+            plan_layer=body.plan_layer,
+            red_line_layers=body.red_line_layers,
+            created_by=principal.name,
+        )
     )
+    return await _audited(request, principal, "conflicts.submit", job)
 
 
-@router.get("/api/v1/conflicts/{job_id}", summary="冲突分析汇总 / conflict summary by township and rule")
+@router.get(
+    "/api/v1/conflicts/{job_id}",
+    summary="冲突分析汇总 / conflict summary by township and rule",
+    dependencies=[requires(CHECKS_READ)],
+)
 def read_conflicts(job_id: str, engine: EngineDep) -> dict[str, Any]:
     return _document(get_job(engine, job_id, kind="conflicts"))
 
 
-@router.get("/api/v1/conflicts/{job_id}/features.geojson", summary="冲突图斑 (GeoJSON 图层) / conflict polygons")
+@router.get(
+    "/api/v1/conflicts/{job_id}/features.geojson",
+    summary="冲突图斑 (GeoJSON 图层) / conflict polygons",
+    dependencies=[requires(CHECKS_READ)],
+)
 def conflict_features(
     job_id: str,
     engine: EngineDep,
@@ -222,7 +270,11 @@ def conflict_features(
     return JSONResponse(collection, media_type="application/geo+json")
 
 
-@router.get("/api/v1/conflicts/{job_id}/features.gpkg", summary="冲突图斑下载 / conflict polygons as a GeoPackage")
+@router.get(
+    "/api/v1/conflicts/{job_id}/features.gpkg",
+    summary="冲突图斑下载 / conflict polygons as a GeoPackage",
+    dependencies=[requires(CHECKS_READ)],
+)
 def conflict_features_gpkg(job_id: str, engine: EngineDep) -> FileResponse:
     tmp = tempfile.mkdtemp(prefix="gis-results-")
     try:

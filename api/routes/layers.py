@@ -7,9 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from ..deps import CatalogDep, EngineDep
+from gis_platform.accounts import MAP_READ
 
-router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
+from ..deps import CatalogDep, EngineDep
+from ..security import requires
+
+router = APIRouter(prefix="/api/v1/layers", tags=["layers"], dependencies=[requires(MAP_READ)])
 
 _VERSION_COLUMNS = (
     "v.id, v.version_no, v.status, v.source_name, v.source_format, v.source_checksum, v.source_crs,"
@@ -55,7 +58,7 @@ def layer_versions(code: str, engine: EngineDep, catalog: CatalogDep) -> list[di
         return [_version(r) for r in rows]
 
 
-land_use_router = APIRouter(prefix="/api/v1", tags=["layers"])
+land_use_router = APIRouter(prefix="/api/v1", tags=["layers"], dependencies=[requires(MAP_READ)])
 
 
 @land_use_router.get("/land-uses", summary="用地用海分类 / the land-use classification with its flags")

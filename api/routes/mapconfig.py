@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gis_platform.accounts import MAP_READ
 from gis_platform.catalog import Catalog, Layer, Style, StyleCategory
 from gis_platform.crs import central_meridian, gk_epsg, zone_for_longitude
 from gis_platform.errors import CRSError
@@ -22,8 +23,9 @@ from gis_platform.tiles import (
 )
 
 from ..deps import CatalogDep, EngineDep, SettingsDep
+from ..security import requires
 
-router = APIRouter(tags=["map"])
+router = APIRouter(tags=["map"], dependencies=[requires(MAP_READ)])
 
 GROUP_NAMES_EN = {"现状": "Status quo", "规划": "Planning", "管理": "Management"}
 DEFAULT_VISIBLE_ROLES = frozenset({"township_boundary", "red_line_farmland", "red_line_ecology", "urban_boundary"})

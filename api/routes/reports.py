@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from gis_platform.accounts import REPORTS_READ, Principal
+from gis_platform.audit import AuditEntry, record_now
 from gis_platform.checks import get_check
 from gis_platform.reports import render_check_html, render_check_pdf
 
 from ..deps import CatalogDep, EngineDep
+from ..security import request_actor, requires
 
 router = APIRouter(prefix="/api/v1/checks", tags=["reports"])
 
@@ -37,8 +40,15 @@ def content_disposition(disposition: str, filename: str, check_id: str) -> str:
     response_class=HTMLResponse,
     summary="审查报告（HTML）/ the check report as a self-contained HTML page",
 )
-def check_report_html(check_id: str, engine: EngineDep, catalog: CatalogDep) -> HTMLResponse:
+def check_report_html(
+    check_id: str,
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    principal: Annotated[Principal, requires(REPORTS_READ)],
+) -> HTMLResponse:
     check = get_check(engine, check_id)
+    _log_download(request, principal, check, "html")
     headers = {"Content-Disposition": content_disposition("inline", report_filename(check, "html"), check["id"])}
     return HTMLResponse(render_check_html(check, catalog), headers=headers)
 
@@ -49,7 +59,21 @@ def check_report_html(check_id: str, engine: EngineDep, catalog: CatalogDep) -> 
     responses={200: {"content": {"application/pdf": {}}}},
     summary="审查报告（PDF，嵌入中文字体）/ the check report as PDF with an embedded CJK font",
 )
-def check_report_pdf(check_id: str, engine: EngineDep, catalog: CatalogDep) -> Response:
+def check_report_pdf(
+    check_id: str,
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    principal: Annotated[Principal, requires(REPORTS_READ)],
+) -> Response:
     check = get_check(engine, check_id)
+    _log_download(request, principal, check, "pdf")
     headers = {"Content-Disposition": content_disposition("attachment", report_filename(check, "pdf"), check["id"])}
     return Response(render_check_pdf(check, catalog), media_type="application/pdf", headers=headers)
+
+
+def _log_download(request: Request, principal: Principal, check: dict[str, Any], fmt: str) -> None:
+    entry = AuditEntry(
+        request_actor(request, principal), "report.download", f"check:{check['id']}", details={"format": fmt}
+    )
+    record_now(request.app.state.engine, entry)

@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from gis_platform.accounts import MAP_READ
 from gis_platform.analysis.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_LENGTH, search
 
 from ..deps import CatalogDep, EngineDep
+from ..security import requires
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[requires(MAP_READ)])
 
 
 @router.get("/api/v1/search", summary="搜索乡镇、图斑编号、审查项目编号 / search townships, codes, checks")

@@ -9,14 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sqlalchemy import Engine
 
+from gis_platform.accounts import MAP_READ
 from gis_platform.catalog import Catalog
 from gis_platform.hillshade import HillshadeService
 from gis_platform.settings import Settings
 from gis_platform.tiles import GEOJSON_DEFAULT_LIMIT, GEOJSON_MAX_LIMIT, TileService, features_geojson, parse_bbox
 
 from ..deps import CatalogDep, EngineDep, SettingsDep
+from ..security import requires
 
-router = APIRouter(tags=["map"])
+router = APIRouter(tags=["map"], dependencies=[requires(MAP_READ)])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "public, max-age=300"

@@ -20,6 +20,8 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
+from .. import audit
+from ..audit import Actor, AuditEntry, cli_actor
 from ..catalog import Catalog
 from ..crs import STORAGE_EPSG, ResolvedCRS, resolve_crs, transformer_to_storage
 from ..errors import InputFileError, UnsupportedFormatError
@@ -240,8 +242,12 @@ def import_file(
     imported_by: str | None = None,
     if_changed: bool = False,
     on_progress: Callable[[int, int], Any] | None = None,
+    actor: Actor | None = None,
 ) -> ImportReport:
-    """Import ``path`` as a new version of ``layer_code`` and make it current, all or nothing."""
+    """Import ``path`` as a new version of ``layer_code`` and make it current, all or nothing.
+
+    The audit entry (``layer.import``, by ``actor``, default the CLI user) is part of the same transaction.
+    """
     started = time.perf_counter()
     layer = catalog.layer(layer_code)
     path = Path(path)
@@ -278,7 +284,9 @@ def import_file(
             notes=[*source.notes, *resolved.notes],
         )
         batches = _prepared_batches(source, layer, transformer, report, settings.import_batch_size)
-        _write_version(engine, layer, batches, source.count, report, imported_by or getpass.getuser(), on_progress)
+        by = imported_by or getpass.getuser()
+        actor = actor or Actor(name=by if imported_by else cli_actor().name, kind="cli", role="admin")
+        _write_version(engine, layer, batches, source.count, report, by, on_progress, actor)
     report.duration_s = time.perf_counter() - started
     return report
 
@@ -322,6 +330,7 @@ def _write_version(
     report: ImportReport,
     imported_by: str,
     on_progress: Callable[[int, int], Any] | None,
+    actor: Actor,
 ) -> None:
     with engine.begin() as conn:
         layer_id = _lock_layer_row(conn, layer)
@@ -388,6 +397,14 @@ def _write_version(
             },
         )
         conn.execute(text("UPDATE layer SET current_version_id = :v WHERE id = :l"), {"v": version_id, "l": layer_id})
+        details = {
+            "version_no": int(version_no),
+            "version_id": int(version_id),
+            "source": report.source_name,
+            "checksum": report.source_checksum,
+            "features": stats.feature_count,
+        }
+        audit.record(conn, AuditEntry(actor, "layer.import", f"layer:{layer.code}", details=details))
 
 
 def _json(data: dict[str, Any]) -> str:
