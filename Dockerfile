@@ -19,5 +19,6 @@ RUN cd web && npm ci --no-audit --no-fund --loglevel=error
 RUN pip install --no-deps -e .
 
 EXPOSE 8000
-# Wait for the database (compose healthcheck), migrate, load the demo county through the import path, serve.
-CMD ["sh", "-c", "gis-platform db upgrade && ( [ -f data/demo/manifest.json ] || gis-platform demo generate ) && gis-platform demo load && gis-platform serve --host 0.0.0.0 --port 8000 --workers ${GIS_WORKERS:-2}"]
+# Wait for the database (compose healthcheck), migrate, load the demo county through the import path,
+# create the demo accounts (var/demo-credentials.json, on the 'credentials' volume), serve.
+CMD ["sh", "-c", "gis-platform db upgrade && ( [ -f data/demo/manifest.json ] || gis-platform demo generate ) && gis-platform demo load && gis-platform demo accounts && gis-platform serve --host 0.0.0.0 --port 8000 --workers ${GIS_WORKERS:-2}"]
