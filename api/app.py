@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(layers.router)
     app.include_router(layers.land_use_router)
+    app.include_router(layers.admin_router)
     app.include_router(checks.router)
     app.include_router(identify.router)
     app.include_router(reports.router)

@@ -15,7 +15,7 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import auth_headers, farmland_patches, geod_area, write_geojson
+from .helpers import audit_entries, audit_mark, auth_headers, farmland_patches, geod_area, write_geojson
 
 pytestmark = pytest.mark.db
 
@@ -68,3 +68,28 @@ def test_land_use_classification_with_flags(client: TestClient) -> None:
 def test_responses_are_gzip_compressed(client: TestClient) -> None:
     response = client.get("/api/v1/land-uses", headers={"accept-encoding": "gzip"})
     assert response.headers.get("content-encoding") == "gzip"
+
+
+def test_admin_imports_a_layer_version_over_http(client: TestClient, engine: Engine, tmp_path: Path) -> None:
+    mark = audit_mark(engine)
+    patches = farmland_patches(3)
+    path = write_geojson(tmp_path / "永久基本农田.geojson", patches, [{"YJJBNTTBBH": f"JB{i}"} for i in range(3)])
+    with path.open("rb") as handle:
+        response = client.post("/api/v1/layers/YJJBNT/versions", files={"file": (path.name, handle)})
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert report["version_no"] == 1 and report["features_imported"] == 3
+    assert report["area_total_m2"] == pytest.approx(sum(geod_area(p) for p in patches), abs=0.01)
+    entry = audit_entries(engine, "layer.import", mark)[-1]
+    assert (entry["actor"], entry["actor_kind"], entry["target"]) == ("test-admin", "user", "layer:YJJBNT")
+    assert entry["details"]["version_no"] == 1 and entry["details"]["source"] == "永久基本农田.geojson"
+
+    # a broken file leaves version 1 current; a planner may not import; an unknown layer is a 404
+    broken = client.post("/api/v1/layers/YJJBNT/versions", files={"file": ("bad.geojson", b"{not json")})
+    assert broken.status_code == 422 and "bad.geojson" in broken.json()["message"]
+    versions = client.get("/api/v1/layers/YJJBNT/versions").json()
+    assert [(v["version_no"], v["status"]) for v in versions] == [(1, "current")]
+    planner = auth_headers(engine, "planner")
+    refused = client.post("/api/v1/layers/YJJBNT/versions", files={"file": ("x.geojson", b"{}")}, headers=planner)
+    assert refused.status_code == 403
+    assert client.post("/api/v1/layers/NOPE/versions", files={"file": ("x.geojson", b"{}")}).status_code == 404

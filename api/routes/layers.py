@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
-from gis_platform.accounts import MAP_READ
+from gis_platform.accounts import LAYERS_ADMIN, MAP_READ, Principal
+from gis_platform.ingest.pipeline import import_file
 
-from ..deps import CatalogDep, EngineDep
-from ..security import requires
+from ..deps import CatalogDep, EngineDep, SettingsDep
+from ..security import request_actor, requires
+from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/v1/layers", tags=["layers"], dependencies=[requires(MAP_READ)])
 
@@ -56,6 +61,45 @@ def layer_versions(code: str, engine: EngineDep, catalog: CatalogDep) -> list[di
             {"c": layer.code},
         ).mappings()
         return [_version(r) for r in rows]
+
+
+admin_router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
+
+
+@admin_router.post(
+    "/{code}/versions",
+    status_code=201,
+    summary="导入图层新版本（管理员）/ import a file as a new version of a layer (admin)",
+)
+async def import_layer_version(
+    code: str,
+    request: Request,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, requires(LAYERS_ADMIN)],
+    file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage, boundary TXT or DXF")],
+    crs: Annotated[str | None, Form(description="CRS when the file has none, e.g. EPSG:4547")] = None,
+    source_layer: Annotated[str | None, Form(description="layer inside a multi-layer GeoPackage")] = None,
+) -> Any:
+    """All or nothing, like ``gis-platform import``: on any error the current version stays current."""
+    layer = catalog.layer(code)  # an unknown code is a 404 before the upload is read
+    actor = request_actor(request, principal)
+    with tempfile.TemporaryDirectory(prefix="gis-import-") as tmp:
+        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
+        report = await run_in_threadpool(
+            import_file,
+            engine,
+            catalog,
+            settings,
+            path,
+            layer.code,
+            crs=crs,
+            source_layer=source_layer,
+            imported_by=principal.name,
+            actor=actor,
+        )
+    return report.to_dict()  # tiles show the new version within GIS_TILE_VERSION_TTL_S
 
 
 land_use_router = APIRouter(prefix="/api/v1", tags=["layers"], dependencies=[requires(MAP_READ)])
