@@ -323,6 +323,14 @@ def create_session(
             {"h": token_hash(token), "uid": user["id"], "kind": kind, "exp": expires, "ip": actor.ip},
         )
         conn.execute(text("UPDATE app_user SET last_login_at = now() WHERE id = :id"), {"id": user["id"]})
+        # the user's sessions that ended more than a day ago are of no further use (logins are audited)
+        conn.execute(
+            text(
+                "DELETE FROM user_session WHERE user_id = :id"
+                " AND coalesce(revoked_at, expires_at) < now() - interval '1 day'"
+            ),
+            {"id": user["id"]},
+        )
         audit.record(conn, AuditEntry(actor, "auth.login", f"user:{user['username']}", details={"via": kind}))
     return token, expires
 

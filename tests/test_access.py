@@ -347,3 +347,37 @@ def test_cli_user_and_key_commands(
         accounts.Authenticator(engine, settings).principal(secret)
     entries = audit_entries(engine, "user.create", mark)
     assert entries[-1]["actor"].startswith("cli:") and entries[-1]["actor_kind"] == "cli"
+
+
+def test_changing_my_password_ends_my_sessions(app_client: TestClient, engine: Engine, mark: int) -> None:
+    ensure_user(engine, "planner", "mover")
+    login = app_client.post("/api/v1/auth/login", json={"username": "mover", "password": TEST_PASSWORD})
+    assert login.status_code == 200
+    wrong = app_client.post(
+        "/api/v1/auth/password", json={"current_password": "not-it-1234", "new_password": "New-password-2"}
+    )
+    assert wrong.status_code == 401
+    weak = app_client.post("/api/v1/auth/password", json={"current_password": TEST_PASSWORD, "new_password": "abc"})
+    assert weak.status_code == 422 and "too short" in weak.json()["message"]
+    changed = app_client.post(
+        "/api/v1/auth/password", json={"current_password": TEST_PASSWORD, "new_password": "New-password-2"}
+    )
+    assert changed.status_code == 200
+    assert app_client.get("/api/v1/auth/me").status_code == 401  # the session ended with the old password
+    assert (
+        app_client.post("/api/v1/auth/login", json={"username": "mover", "password": TEST_PASSWORD}).status_code == 401
+    )
+    again = app_client.post("/api/v1/auth/login", json={"username": "mover", "password": "New-password-2"})
+    assert again.status_code == 200
+    update = audit_entries(engine, "user.update", mark)[-1]
+    assert update["actor"] == "mover" and update["details"] == {"password_hash": "***"}
+
+
+def test_api_keys_have_no_password(app_client: TestClient, engine: Engine) -> None:
+    _record, secret = accounts.create_api_key(engine, name="no-password", actor=cli_actor())
+    response = app_client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "x", "new_password": "New-password-2"},
+        headers={"X-API-Key": secret},
+    )
+    assert response.status_code == 403
