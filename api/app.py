@@ -15,12 +15,13 @@ import gis_platform
 from gis_platform.accounts import Authenticator
 from gis_platform.catalog import load_catalog
 from gis_platform.db import make_engine
-from gis_platform.jobs import start_job_runner, stop_job_runner
+from gis_platform.jobs import start_job_runner
 from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from . import metrics
 from .errors import install_error_handlers
+from .limits import RequestSizeLimitMiddleware
 from .observability import RequestMiddleware, configure_logging
 from .routes import admin, auth, checks, dashboard, health, identify, jobs, layers, mapconfig, reports, search, tiles
 from .security import RateLimiter, public
@@ -34,18 +35,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(settings)
-        watched = app.state.engine
-        metrics.watch_engine(watched)  # pool gauges at /metrics
-        app.state.authenticator = Authenticator(app.state.engine, settings)
-        start_job_runner(app.state)  # batch checks and conflict analyses run in the background
+        # Each lifespan owns what it starts and puts back what it found: a second lifespan on the same app (a test
+        # tool's client inside another) must neither leak its job runner nor close the outer one's engine.
+        previous = {name: getattr(app.state, name, None) for name in ("engine", "authenticator", "job_runner")}
+        engine = app.state.engine = make_engine(settings)
+        metrics.watch_engine(engine)  # pool gauges at /metrics
+        app.state.authenticator = Authenticator(engine, settings)
+        runner = start_job_runner(app.state)  # batch checks and conflict analyses run in the background
         try:
             yield
         finally:
-            stop_job_runner(app.state)
-            metrics.unwatch_engine(watched)
+            runner.stop()
+            metrics.unwatch_engine(engine)
             metrics.mark_process_dead()
-            app.state.engine.dispose()
+            engine.dispose()
+            for name, value in previous.items():
+                setattr(app.state, name, value)
 
     app = FastAPI(
         title="国土空间规划“一张图”平台 API",
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
     install_error_handlers(app)
+    app.add_middleware(RequestSizeLimitMiddleware, settings=settings)  # 413 past max_request_bytes (api/limits.py)
     app.add_middleware(GZipMiddleware, minimum_size=1024)  # JS, GeoJSON and check documents compress well
     app.add_middleware(RequestMiddleware)  # outermost: request id, access log, metrics (api/observability.py)
     app.include_router(health.router)

@@ -46,6 +46,7 @@ _SANE_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")  # printable ASCII, no s
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gis_request_id", default=None)
 
 access_log = logging.getLogger("gis_platform.access")
+log = logging.getLogger(__name__)
 
 # LogRecord attributes that are not "extra" fields
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "taskName"}
@@ -122,6 +123,8 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any
     uv_access = logging.getLogger("uvicorn.access")  # our access line replaces uvicorn's
     uv_access.handlers.clear()
     uv_access.propagate = False
+    # Alembic logs its plugin set-up at INFO each time the readiness check reads the migration scripts
+    logging.getLogger("alembic").setLevel(logging.WARNING if root.level > logging.DEBUG else logging.DEBUG)
     return handler
 
 
@@ -204,11 +207,13 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
+            if not response_started:
+                status = 500  # what the server error middleware outside answers, unless it is an outage
             if response_started or not is_database_unavailable(exc):
                 raise
             pending_start = None
             # e.g. raised by a streaming body before its first chunk, or outside the exception handlers
-            access_log.warning("database unavailable: %s", type(exc).__name__)
+            log.warning("database unavailable: %s", type(exc).__name__)
             body = json.dumps(DATABASE_UNAVAILABLE, ensure_ascii=False).encode("utf-8")
             await send_with_id(
                 {

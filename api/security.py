@@ -29,6 +29,7 @@ from gis_platform.accounts import (
     anonymous_principal,
 )
 from gis_platform.audit import Actor, AuditEntry
+from gis_platform.db import is_database_unavailable
 
 SESSION_COOKIE = "gis_session"
 
@@ -142,10 +143,15 @@ class Access:
 
 
 def _optional(request: Request) -> Principal | None:
+    """The caller on a public route, if its credentials are good; never an error (a probe must not fail on them)."""
     try:
         return current_principal(request)
     except AuthenticationError:
         return None
+    except Exception as exc:
+        if is_database_unavailable(exc):  # liveness must answer while the database is down
+            return None
+        raise
 
 
 def requires(permission: str) -> Any:

@@ -86,3 +86,57 @@ def percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --------------------------------------------------------------------------------------------------
+# Credentials for the benchmarks (every /api/v1 route but health, /metrics and login needs them)
+# --------------------------------------------------------------------------------------------------
+
+
+def bench_api_key(database_url: str, name: str) -> dict[str, str]:
+    """``Authorization`` for a new API key with no rate limit, made directly in the bench database."""
+    from gis_platform import accounts, audit
+    from gis_platform.db import make_engine
+    from gis_platform.settings import Settings
+
+    engine = make_engine(Settings(database_url=database_url), pool_size=1)
+    try:
+        _record, secret = accounts.create_api_key(engine, name=name, actor=audit.cli_actor(), rate_limit_per_minute=0)
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def bench_user(database_url: str, username: str, role: str = "viewer") -> tuple[str, str]:
+    """A web user of ``role`` in the bench database (created, or given a fresh password): (username, password).
+
+    For benchmarks that drive the web map, which logs in with a session cookie (POST /api/v1/auth/login).
+    """
+    import secrets
+
+    from gis_platform import accounts, audit
+    from gis_platform.db import make_engine
+    from gis_platform.errors import NotFoundError
+    from gis_platform.settings import Settings
+
+    settings = Settings(database_url=database_url)
+    password = f"Bench-{secrets.token_urlsafe(12)}"
+    engine = make_engine(settings, pool_size=1)
+    try:
+        try:
+            accounts.update_user(
+                engine, settings, username, actor=audit.cli_actor(), role=role, is_active=True, password=password
+            )
+        except NotFoundError:
+            accounts.create_user(
+                engine,
+                settings,
+                username=username,
+                password=password,
+                role=role,
+                display_name=f"bench {role}",
+                actor=audit.cli_actor(),
+            )
+    finally:
+        engine.dispose()
+    return username, password

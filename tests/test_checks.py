@@ -413,3 +413,18 @@ def test_uploads_over_the_size_limit_are_refused(settings: Settings, county: Eng
             assert response.status_code == 422, (url, response.text)
             assert "upload limit of 1000 bytes" in response.json()["message"]
         assert limited.get("/api/v1/checks").json()["total"] == 0
+
+
+def test_check_verdicts_are_counted_for_prometheus(client: TestClient) -> None:
+    def count(verdict: str) -> float:
+        line = next(
+            (row for row in client.get("/metrics").text.splitlines()
+             if row.startswith(f'gis_check_verdicts_total{{verdict="{verdict}"}}')),
+            None,
+        )  # fmt: skip
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    before = count("禁止")
+    result = check(client, shapely.box(114.785, 34.803, 114.795, 34.807), land_use="0701")
+    assert result["verdict"] == "禁止"
+    assert count("禁止") == before + 1

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, exc, text
 
 from api.app import create_app
@@ -65,6 +66,8 @@ def test_requests_during_an_outage_get_503_json_and_live_stays_up(down_settings:
 
         live = client.get("/api/v1/health/live")
         assert live.status_code == 200 and live.json()["status"] == "ok"
+        # a probe that happens to send credentials is not failed by the unreachable credential store
+        assert client.get("/api/v1/health/live", headers=SOME_KEY).status_code == 200
         ready = client.get("/api/v1/health/ready")
         assert ready.status_code == 503
         body = ready.json()
@@ -133,8 +136,11 @@ def test_an_outage_error_behind_another_error_and_in_a_stream_is_503(error_app: 
 
 
 def test_a_bad_statement_is_still_a_500(error_app: FastAPI) -> None:
+    labels = {"method": "GET", "route": "/test/raise/bug", "status": "500"}
+    before = REGISTRY.get_sample_value("gis_http_requests_total", labels) or 0.0
     with TestClient(error_app, raise_server_exceptions=False) as client:
         assert client.get("/test/raise/bug").status_code == 500
+    assert REGISTRY.get_sample_value("gis_http_requests_total", labels) == before + 1  # counted as the 500 it was
 
 
 def test_statement_timeout_is_not_an_outage_for_jobs() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import uuid
 from pathlib import Path
@@ -20,7 +19,8 @@ from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest
 from gis_platform.errors import ParcelError
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
-from ..schemas import CheckBody
+from ..metrics import record_check_verdict
+from ..schemas import MAX_OFFSET, CheckBody, UtcDateTime
 from ..security import request_actor, requires
 from ..uploads import save_upload
 
@@ -59,7 +59,9 @@ def create_check(
         created_by=principal.name,
         actor=request_actor(request, principal),
     )
-    return DocumentResponse(run_check(engine, catalog, rules, settings, check), status_code=201)
+    document = run_check(engine, catalog, rules, settings, check)
+    record_check_verdict(document["verdict"])
+    return DocumentResponse(document, status_code=201)
 
 
 @router.post("/upload", status_code=201, summary="上传地块文件检查 / check the parcels of an uploaded file")
@@ -105,6 +107,8 @@ async def upload_check(
             ]
 
         checks = await run_in_threadpool(work)
+    for document in checks:
+        record_check_verdict(document["verdict"])
     return DocumentResponse({"file": name, "count": len(checks), "checks": checks}, status_code=201)
 
 
@@ -120,14 +124,14 @@ def read_check(check_id: str, engine: EngineDep) -> Any:
 @router.get("", summary="检查记录列表 / list past checks", dependencies=[requires(CHECKS_READ)])
 def search_checks(
     engine: EngineDep,
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
+    date_from: UtcDateTime | None = None,
+    date_to: UtcDateTime | None = None,
     verdict: Literal["禁止", "有条件", "通过"] | None = None,
     project_number: Annotated[str | None, Query(max_length=200)] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat", pattern=r"^[-0-9.,eE ]+$")] = None,
     job_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     box = None
     if bbox:
