@@ -6,7 +6,8 @@ writes ``bench/out/tiles.json``).
 
 Tiles: every z12 and z13 tile covering the county extent (``county.bbox`` of GET /api/v1/map-config) and a
 seeded random sample of ``--sample`` tiles per zoom at z14, z15 and z16 inside that extent. One httpx client,
-keep-alive, ``Accept-Encoding: gzip`` (as a browser sends), tiles fetched one after the other:
+keep-alive, ``Accept-Encoding: gzip`` (as a browser sends), authenticated as an approval system (an API key
+with no rate limit, made in the bench database: ``Authorization: Bearer …``), tiles fetched one after the other:
 
 - pass 1, uncached: the freshly started server's tile LRU is empty;
 - pass 2, cached: the same tiles again, now from the LRU;
@@ -46,7 +47,15 @@ import psycopg2
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 
-from bench.common import BENCH_DIR, OUT_DIR, REPO_ROOT, bench_database_url, ensure_scale_county, percentile
+from bench.common import (
+    BENCH_DIR,
+    OUT_DIR,
+    REPO_ROOT,
+    bench_api_key,
+    bench_database_url,
+    ensure_scale_county,
+    percentile,
+)
 from gis_platform.catalog import Catalog, Layer, load_catalog
 from gis_platform.db import make_engine
 from gis_platform.settings import Settings, load_settings
@@ -462,7 +471,7 @@ def main() -> None:
     bare_sql = BareSql(url, layer, catalog.storage_srid, version_id)
     try:
         with running_server(url, workers=1, log_name="tiles-server") as server:
-            headers = {"Accept-Encoding": "gzip"}
+            headers = {"Accept-Encoding": "gzip", **bench_api_key(url, "bench tiles")}
             with httpx.Client(base_url=server.base_url, headers=headers, timeout=60, trust_env=False) as client:
                 config = client.get("/api/v1/map-config").raise_for_status().json()
                 west, south, east, north = (float(v) for v in config["county"]["bbox"])

@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
     auth_cache_ttl_s: float = Field(default=5.0, ge=0, description="how long a worker trusts a checked credential")
     min_password_length: int = Field(default=10, ge=8)
-    rate_limit_user_per_minute: int = Field(default=600, ge=0, description="requests per user per minute (0: off)")
+    rate_limit_user_per_minute: int = Field(
+        default=3000, ge=0, description="requests per user per minute (0: off); map tiles count, so keep it high"
+    )
     rate_limit_api_key_per_minute: int = Field(default=1200, ge=0, description="default per API key (0: off)")
     rate_limit_anonymous_per_minute: int = Field(default=300, ge=0, description="per client address (0: off)")
     login_attempts_per_minute: int = Field(default=10, ge=1, description="login attempts per address and name")

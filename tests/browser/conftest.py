@@ -1,15 +1,20 @@
 """Real-browser fixtures: a small county in the test database, the real API on a loopback port, headless
-Debian Chromium driven by Playwright (no browser download: the system Chromium is launched by path)."""
+Debian Chromium driven by Playwright (no browser download: the system Chromium is launched by path).
+
+The API needs a login: ``page`` is logged in as an admin, ``new_page(role)`` as a user of any role (or nobody),
+each through ``POST /api/v1/auth/login`` with the context's own request client, so the page has the cookie."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,7 +30,7 @@ from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
 from ..conftest import empty_layer_store
-from ..helpers import write_geojson
+from ..helpers import TEST_PASSWORD, auth_headers, ensure_user, write_geojson
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -66,23 +71,53 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @dataclass
 class Server:
+    """The running API. ``get``/``post`` call it as an admin (a bearer session of the user ``test-admin``)."""
+
     url: str
     settings: Settings
     engine: Engine
+    app: Any = None
+    _auth: dict[str, str] = field(default_factory=dict)
+
+    def _headers(self) -> dict[str, str]:
+        if not self._auth:
+            self._auth.update(auth_headers(self.engine, "admin"))
+        return self._auth
 
     def get(self, path: str) -> Any:
-        with urlopen(self.url + path, timeout=30) as response:
+        with urlopen(Request(self.url + path, headers=self._headers()), timeout=30) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         request = Request(
             self.url + path,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self._headers()},
             method="POST",
         )
         with urlopen(request, timeout=60) as response:
             return json.loads(response.read())
+
+    def end_sessions(self, username: str) -> None:
+        """Every session of ``username`` ends now (as if expired), and this server forgets what it had checked."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "DELETE FROM user_session WHERE user_id IN"
+                    " (SELECT id FROM app_user WHERE lower(username) = lower(:u))"
+                ),
+                {"u": username},
+            )
+        self.app.state.authenticator.clear()
+
+    @contextmanager
+    def anonymous_read(self) -> Iterator[None]:
+        """GIS_ANONYMOUS_READ=true for the duration (the app reads the setting on every request)."""
+        self.app.state.settings.anonymous_read = True
+        try:
+            yield
+        finally:
+            self.app.state.settings.anonymous_read = False
 
 
 @dataclass
@@ -156,7 +191,8 @@ def server(web_county: Engine, settings: Settings) -> Iterator[Server]:
     if not (WEB / "node_modules" / "leaflet" / "dist" / "leaflet.js").exists():
         _missing("web/node_modules is missing: run `npm ci` in web/ (scripts/lib.sh does)")
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    app = create_app(settings.model_copy())  # its own settings: a test may open anonymous read on this app only
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, name="web-test-server", daemon=True)
     thread.start()
@@ -165,7 +201,7 @@ def server(web_county: Engine, settings: Settings) -> Iterator[Server]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", settings, web_county)
+    yield Server(f"http://127.0.0.1:{port}", app.state.settings, web_county, app)
     uv.should_exit = True
     thread.join(timeout=15)
 
@@ -184,19 +220,56 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+def web_username(request: pytest.FixtureRequest, role: str) -> str:
+    """A user per test and role (so no test meets another's login rate limit or ended session)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name.removeprefix("test_"))
+    return f"web-{role}-{name}"[:64]
+
+
+def login(context: Any, server: Server, username: str) -> dict[str, Any]:
+    """Log in through the API with the context's own request client: the session cookie is the page's."""
+    response = context.request.post(
+        server.url + "/api/v1/auth/login", data={"username": username, "password": TEST_PASSWORD}
+    )
+    assert response.ok, (response.status, response.text())
+    body: dict[str, Any] = response.json()
+    return body
+
+
+NewPage = Callable[..., tuple[Any, PageLog]]
+
+
 @pytest.fixture
-def page(browser: Any, server: Server) -> Iterator[tuple[Any, PageLog]]:
-    """A fresh page (own context: empty storage, Chinese by default) that records what it requests."""
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", accept_downloads=True)
-    new_page = context.new_page()
-    log = PageLog(origin=server.url)
-    new_page.on("request", lambda r: log.requests.append(r.url))
-    new_page.on("response", lambda r: log.responses.append((r.url, r.status)))
-    new_page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
-    new_page.on("pageerror", lambda e: log.page_errors.append(str(e)))
-    new_page.set_default_timeout(20_000)
-    yield new_page, log
-    context.close()
+def new_page(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[NewPage]:
+    """``new_page(role=None | "admin" | "planner" | "viewer")``: a fresh page in its own context (empty storage,
+    Chinese by default) that records what it requests; logged in as a user of ``role`` (created in the test
+    database, password ``TEST_PASSWORD``) unless ``role`` is None."""
+    contexts: list[Any] = []
+
+    def make(role: str | None = "admin", username: str | None = None) -> tuple[Any, PageLog]:
+        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", accept_downloads=True)
+        contexts.append(context)
+        if role is not None:
+            user = ensure_user(server.engine, role, username or web_username(request, role))
+            login(context, server, user["username"])
+        new = context.new_page()
+        log = PageLog(origin=server.url)
+        new.on("request", lambda r: log.requests.append(r.url))
+        new.on("response", lambda r: log.responses.append((r.url, r.status)))
+        new.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+        new.on("pageerror", lambda e: log.page_errors.append(str(e)))
+        new.set_default_timeout(20_000)
+        return new, log
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: NewPage) -> tuple[Any, PageLog]:
+    """A fresh page logged in as an admin (everything the web map offers is allowed)."""
+    return new_page("admin")
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -1,20 +1,58 @@
 // The one fetch wrapper: every request of the web map goes through here, to the platform only.
 // Errors are typed: ApiError (the API answered 4xx/5xx with {error, message, details?} or FastAPI's
 // {detail: [...]}), NetworkError (no answer), AbortError passes through untouched.
+// Access problems — 401 (not or no longer logged in), 403 (the role may not), 429 (rate limited) — get a
+// plain-words message in the current language and are also reported to the listeners of onAccessProblem
+// (main.js: the login screen comes back on a 401, a notice explains a 403 or 429). The session itself is an
+// HttpOnly cookie the page never sees.
+import { t } from './i18n.js';
+
+const AUTH_PREFIX = '/api/v1/auth/';
+const accessListeners = new Set();
+let sessionEpoch = 0; // +1 at each login: a 401 to a request sent before the latest login is stale
+
+/** Called on a successful login: answers to requests sent before it no longer speak for the session. */
+export function markNewSession() {
+  sessionEpoch += 1;
+}
+
+/** fn(err: ApiError) on every 401 / 403 / 429 answer (401s of /api/v1/auth/* are left to their caller). */
+export function onAccessProblem(fn) {
+  accessListeners.add(fn);
+  return () => accessListeners.delete(fn);
+}
 
 export class ApiError extends Error {
-  constructor(status, body, url) {
-    const message = ApiError.messageOf(body) || `HTTP ${status}`;
-    super(message);
+  constructor(status, body, url, { retryAfter = null } = {}) {
+    const serverMessage = ApiError.messageOf(body) || `HTTP ${status}`;
+    super(ApiError.accessMessage(status, body, url, retryAfter) || serverMessage);
     this.name = 'ApiError';
     this.status = status;
     this.url = url;
+    this.serverMessage = serverMessage;
+    this.retryAfter = retryAfter;
     this.code = (body && body.error) || (body && body.detail ? 'validation_error' : `http_${status}`);
     this.details = (body && body.details) || null;
     // FastAPI request validation: [{loc: ["body", "land_use"], msg, type}]
     this.fieldErrors = Array.isArray(body && body.detail)
       ? body.detail.map((d) => ({ field: (d.loc || []).filter((p) => p !== 'body' && p !== 'query').join('.'), message: d.msg }))
       : [];
+  }
+
+  /** The plain-words message of an access problem; '' for other errors and for the login calls themselves. */
+  static accessMessage(status, body, url, retryAfter) {
+    if (String(url).startsWith(AUTH_PREFIX)) return '';
+    if (status === 401) return t('auth.expired');
+    if (status === 403) {
+      const permission = body && body.details && body.details.permission;
+      return permission ? t('auth.forbiddenNeeds', { permission }) : t('auth.forbidden');
+    }
+    if (status === 429) return retryAfter ? t('auth.rateLimited', { seconds: retryAfter }) : t('auth.rateLimitedSoon');
+    return '';
+  }
+
+  get isAccessProblem() {
+    return this.status === 401 || this.status === 403 || this.status === 429;
   }
 
   static messageOf(body) {
@@ -51,9 +89,11 @@ function withQuery(path, params) {
   return s ? `${path}${path.includes('?') ? '&' : '?'}${s}` : path;
 }
 
-async function request(path, { method = 'GET', params, json, form, signal, as = 'json' } = {}) {
+async function request(path, options = {}) {
+  const { method = 'GET', params, json, form, signal, as = 'json' } = options;
   const url = withQuery(path, params);
   if (!url.startsWith('/')) throw new Error(`only platform-relative URLs are allowed: ${url}`);
+  const epoch = sessionEpoch;
   const init = { method, signal, headers: {}, credentials: 'same-origin' };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -70,13 +110,28 @@ async function request(path, { method = 'GET', params, json, form, signal, as = 
     throw new NetworkError(url, err);
   }
   if (!response.ok) {
+    if (response.status === 401 && epoch !== sessionEpoch && !url.startsWith(AUTH_PREFIX)) {
+      // sent with a session that a login has replaced meanwhile (the API did nothing with it): send it again
+      return request(path, options);
+    }
     let body = null;
     try {
       body = await response.json();
     } catch {
       body = null;
     }
-    throw new ApiError(response.status, body, url);
+    const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+    const err = new ApiError(response.status, body, url, { retryAfter: Number.isFinite(retry) ? retry : null });
+    if (err.isAccessProblem && !(err.status === 401 && url.startsWith(AUTH_PREFIX))) {
+      for (const fn of accessListeners) {
+        try {
+          fn(err);
+        } catch (listenerError) {
+          console.warn(listenerError);
+        }
+      }
+    }
+    throw err;
   }
   if (response.status === 204) return as === 'arrayBuffer' ? new ArrayBuffer(0) : null;
   if (as === 'arrayBuffer') return response.arrayBuffer();
@@ -92,6 +147,9 @@ export const api = {
 
 // The platform's URLs, in one place.
 export const urls = {
+  login: '/api/v1/auth/login',
+  logout: '/api/v1/auth/logout',
+  me: '/api/v1/auth/me',
   mapConfig: '/api/v1/map-config',
   layers: '/api/v1/layers',
   identify: '/api/v1/identify',

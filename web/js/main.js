@@ -1,5 +1,19 @@
-// The single entry point: load the map configuration and the catalogue, then build each part.
-import { api, urls } from './api.js';
+// The single entry point: find out who is using the map (login screen if nobody, unless the platform
+// allows anonymous read), load the map configuration and the catalogue, then build each part and show
+// only what the role may do. A later 401 (session ended) brings the login screen back over the map.
+import { api, ApiError, onAccessProblem, urls } from './api.js';
+import {
+  anonymousPrincipal,
+  applyPermissions,
+  can,
+  createAccountBox,
+  createLoginScreen,
+  currentPrincipal,
+  logout,
+  onPrincipalChange,
+  setPrincipal,
+  whoAmI,
+} from './auth.js';
 import { createCheckPanel } from './check.js';
 import { createConflicts } from './conflicts.js';
 import { normaliseConfig } from './config.js';
@@ -13,6 +27,7 @@ import { createLayerTree } from './layertree.js';
 import { createMap, trackCoordinates } from './map.js';
 import { createMeasureTool } from './measure.js';
 import { createSearch } from './search.js';
+import { FeatureTileLayer } from './tiles.js';
 
 function selectTab(name) {
   for (const b of $$('[data-tab]')) b.setAttribute('aria-selected', String(b.dataset.tab === name));
@@ -31,13 +46,27 @@ function langButtons() {
   for (const b of $$('[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang()));
 }
 
-async function start() {
-  apply();
-  langButtons();
-  for (const b of $$('[data-lang]')) b.addEventListener('click', () => setLang(b.dataset.lang));
-  onLangChange(langButtons);
+/** A short message at the bottom of the page (403, 429, a failed logout), gone after a while or on click. */
+function createNotice(box) {
+  let timer = null;
+  box.addEventListener('click', () => {
+    box.hidden = true;
+  });
+  return {
+    show(message, kind = 'error') {
+      box.textContent = message;
+      box.className = `toast ${kind}`;
+      box.hidden = false;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        box.hidden = true;
+      }, 8000);
+    },
+  };
+}
 
-  const [rawConfig, catalogue] = await Promise.all([api.get(urls.mapConfig), api.get(urls.layers)]);
+/** Build the map and its tools once the page may read the map. Returns what later steps need. */
+function build(rawConfig, catalogue) {
   const config = normaliseConfig(rawConfig, catalogue);
   const countyName = () => {
     $('#county-name').textContent = pick(config.county);
@@ -53,6 +82,7 @@ async function start() {
     onChecked: () => history.reload(),
   });
   const openCheck = (id) => {
+    if (!can('checks:read')) return;
     selectTab('check');
     checkPanel.open(id).catch((err) => window.alert(err.message));
   };
@@ -81,10 +111,95 @@ async function start() {
     });
   }
   for (const b of $$('[data-view]')) b.addEventListener('click', () => selectView(b.dataset.view, map, dashboard));
-  if (window.location.hash === '#dashboard') selectView('dashboard', map, dashboard);
+  if (window.location.hash === '#dashboard' && can('dashboard:read')) selectView('dashboard', map, dashboard);
+
+  /** Only what the role may do: hidden tabs and views are left for the map and its layers. */
+  function enforcePermissions() {
+    applyPermissions();
+    const tab = $('[data-tab][aria-selected="true"]');
+    if (tab && tab.hidden) selectTab('layers');
+    const view = $('[data-view][aria-selected="true"]');
+    if (view && view.hidden) selectView('map', map, dashboard);
+  }
+  onPrincipalChange(enforcePermissions);
+  enforcePermissions();
+
+  /** After a new login over the map: draw again the tiles that failed while the session was gone. */
+  function refresh() {
+    map.eachLayer((layer) => {
+      if (layer instanceof FeatureTileLayer && layer.getContainer()?.querySelector('canvas[data-error]')) layer.redraw();
+    });
+  }
 
   $('#map').dataset.ready = 'true';
   window.gisApp = { map, config, tree, checkPanel, dashboard };
+  return { refresh };
+}
+
+async function start() {
+  apply();
+  langButtons();
+  for (const b of $$('[data-lang]')) b.addEventListener('click', () => setLang(b.dataset.lang));
+  onLangChange(langButtons);
+
+  const loginScreen = createLoginScreen($('#login'));
+  const notice = createNotice($('#notice'));
+  let app = null;
+
+  async function afterLogin(next) {
+    if (!next) return; // cancelled: the anonymous read-only map stays
+    const previous = currentPrincipal();
+    if (previous && previous.kind === 'user' && previous.name !== next.name) {
+      window.location.reload(); // another person: start from a clean page
+      return;
+    }
+    setPrincipal(next);
+    if (app) app.refresh();
+  }
+
+  function sessionEnded() {
+    if (!app || loginScreen.shown) return; // before the map is built, start() asks for the login itself
+    const previous = currentPrincipal();
+    const reason = previous && previous.kind === 'user' ? 'auth.expired' : 'auth.required';
+    loginScreen.show({ reason }).then(afterLogin);
+  }
+
+  onAccessProblem((err) => {
+    if (err.status === 401) sessionEnded();
+    else notice.show(err.message);
+  });
+
+  createAccountBox($('#account'), {
+    onLogin: () => loginScreen.show({ reason: null, cancellable: true }).then(afterLogin),
+    onLogout: async () => {
+      try {
+        await logout();
+      } catch (err) {
+        notice.show(err.message);
+        return;
+      }
+      window.location.reload();
+    },
+  });
+
+  // who is this, and may the map be read (anonymous read answers map-config without a login)?
+  const [me, rawConfig, catalogue] = await Promise.allSettled([whoAmI(), api.get(urls.mapConfig), api.get(urls.layers)]);
+  if (me.status === 'rejected') throw me.reason;
+  if (me.value) {
+    setPrincipal(me.value);
+  } else if (rawConfig.status === 'fulfilled' && catalogue.status === 'fulfilled') {
+    setPrincipal(anonymousPrincipal());
+  } else {
+    const refused = [rawConfig, catalogue].find((r) => r.status === 'rejected').reason;
+    if (!(refused instanceof ApiError && refused.status === 401)) throw refused;
+    applyPermissions();
+    setPrincipal(await loginScreen.show());
+    const [config, layers] = await Promise.all([api.get(urls.mapConfig), api.get(urls.layers)]);
+    app = build(config, layers);
+    return;
+  }
+  for (const r of [rawConfig, catalogue]) if (r.status === 'rejected') throw r.reason;
+  app = build(rawConfig.value, catalogue.value);
 }
 
 start().catch((err) => {
