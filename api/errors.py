@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg2
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -40,12 +42,38 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         # OperationalError: server down, restarting, connection refused or lost, statement timeout. Other driver
         # errors are an outage only when they cost the connection (``is_database_unavailable``); else a bug: 500.
+        if getattr(getattr(exc, "orig", None), "pgcode", None) in TEXT_REFUSED_SQLSTATES:
+            return invalid_text_response()  # a NUL (\u0000) in a JSON document the request wrote
         if not (isinstance(exc, OperationalError) or is_database_unavailable(exc)):
             raise exc
         return database_unavailable_response()
 
     for cls in (DBAPIError, DisconnectionError, PoolTimeoutError, psycopg2.OperationalError, psycopg2.InterfaceError):
         app.add_exception_handler(cls, database_down)
+
+    async def nul_in_text(_request: Request, exc: Exception) -> JSONResponse:
+        # psycopg2 refuses a NUL character in a text value before sending it: bad input, not a server error
+        if "NUL (0x00)" not in str(exc):
+            raise exc
+        return invalid_text_response()
+
+    app.add_exception_handler(ValueError, nul_in_text)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, except that undecodable bytes in the input (a body that is not UTF-8) are shown
+        # with replacement characters instead of failing the error response itself with a 500
+        detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
+        return JSONResponse({"detail": detail}, status_code=422)
+
+
+#: SQLSTATEs of text PostgreSQL cannot store: untranslatable character (a \u0000 in jsonb), not in repertoire
+TEXT_REFUSED_SQLSTATES = frozenset({"22P05", "22021"})
+
+
+def invalid_text_response() -> JSONResponse:
+    message = "文本中不能含 NUL 字符 / text values may not contain NUL (\\u0000) characters"
+    return JSONResponse({"error": "invalid_text", "message": message}, status_code=422)
 
 
 DATABASE_UNAVAILABLE = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 EXAMPLE_PARCEL: dict[str, Any] = {
     "type": "Polygon",
@@ -38,3 +39,20 @@ class CheckBody(BaseModel):
     area_model: Literal["ellipsoidal", "planar"] = "ellipsoidal"
     project_name: str | None = Field(default=None, max_length=500)
     project_number: str | None = Field(default=None, max_length=200)
+
+MAX_OFFSET = 2**31 - 1
+"""The largest ``offset`` of a paged list (PostgreSQL's OFFSET is a bigint; beyond this nothing is there anyway)."""
+
+
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    """A zone-aware time in UTC (PostgreSQL refuses offsets past ±15:59, which ISO 8601 and Python allow)."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value.isoformat()} is outside the supported range of dates") from exc
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_to_utc)]
+"""A date-time parameter, zone-aware ones converted to UTC before they reach the database."""

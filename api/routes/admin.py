@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from gis_platform import accounts, audit
 from gis_platform.accounts import AUDIT_READ, USERS_ADMIN, Principal
 
 from ..deps import EngineDep, SettingsDep
+from ..schemas import MAX_OFFSET, UtcDateTime
 from ..security import request_actor, requires
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -35,7 +35,7 @@ class UserChange(BaseModel):
 class NewApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["不动产登记审批系统"])
     scopes: list[str] | None = Field(default=None, description="default: every approval-system permission")
-    expires_at: dt.datetime | None = None
+    expires_at: UtcDateTime | None = None
     rate_limit_per_minute: int | None = Field(default=None, ge=0, description="0: unlimited; default: the setting")
 
 
@@ -109,8 +109,8 @@ def revoke_api_key(key: str, request: Request, engine: EngineDep, principal: Adm
 
 
 def _filters(
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+    since: UtcDateTime | None,
+    until: UtcDateTime | None,
     actor: str | None,
     action: str | None,
     outcome: str | None,
@@ -124,13 +124,13 @@ def _filters(
 def audit_events(
     engine: EngineDep,
     _principal: Annotated[Principal, requires(AUDIT_READ)],
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     outcome: Literal["ok", "denied", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     return audit.list_events(engine, _filters(since, until, actor, action, outcome, limit, offset))
 
@@ -140,8 +140,8 @@ def audit_export(
     request: Request,
     engine: EngineDep,
     principal: Annotated[Principal, requires(AUDIT_READ)],
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     outcome: Literal["ok", "denied", "failed"] | None = None,

@@ -127,9 +127,10 @@ def prepare_parcel(
     vertices = int(shapely.get_num_coordinates(geometry))
     if vertices > max_vertices:
         raise ParcelError(f"{where}: {vertices} vertices, more than the limit of {max_vertices}", vertices=vertices)
-    bounds = tuple(float(v) for v in geometry.bounds)
-    if not all(math.isfinite(v) for v in bounds):
+    # every coordinate, not the bounds: GEOS bounds skip NaN, and make_valid then fails on it
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
         raise ParcelError(f"{where}: non-finite coordinates (NaN or infinity)")
+    bounds = tuple(float(v) for v in geometry.bounds)
     resolved = resolve_crs(crs, bounds, allow_prefix_inference=allow_prefix_inference)  # type: ignore[arg-type]
     transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
     stored = to_storage(np.array([geometry], dtype=object), transformer)[0]
