@@ -148,24 +148,33 @@ def _now() -> dt.datetime:
 
 def _check_username(username: str) -> str:
     if not USERNAME.match(username or ""):
-        raise AccountError(f"username {username!r} is not allowed: 2–64 letters, digits or . _ @ -", field="username")
+        raise AccountError(
+            f"用户名不合规 / username {username!r} is not allowed: 2–64 letters, digits or . _ @ -",
+            field="username",
+        )
     return username
 
 
 def _check_role(role: str, allowed: Iterable[str] = USER_ROLES) -> str:
     allowed = tuple(allowed)
     if role not in allowed:
-        raise AccountError(f"unknown role {role!r}; one of {', '.join(allowed)}", field="role")
+        raise AccountError(f"未知角色 / unknown role {role!r}; one of {', '.join(allowed)}", field="role")
     return role
 
 
 def check_password_strength(password: str, settings: Settings) -> None:
     """Refuse short or single-class passwords (the hash protects storage, not a guessable password)."""
     if len(password) < settings.min_password_length:
-        raise AccountError(f"password too short: at least {settings.min_password_length} characters", field="password")
+        raise AccountError(
+            f"密码太短 / password too short: at least {settings.min_password_length} characters",
+            field="password",
+        )
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if classes < 2:
-        raise AccountError("password too simple: mix letters with digits or symbols", field="password")
+        raise AccountError(
+            "密码太简单，请混合字母与数字或符号 / password too simple: mix letters with digits or symbols",
+            field="password",
+        )
 
 
 def hash_password(password: str) -> str:
@@ -217,7 +226,7 @@ def create_user(
     with engine.begin() as conn:
         exists = conn.execute(text("SELECT 1 FROM app_user WHERE lower(username) = lower(:u)"), {"u": username}).first()
         if exists:
-            raise AccountError(f"user {username!r} already exists", field="username")
+            raise AccountError(f"用户已存在 / user {username!r} already exists", field="username")
         row = conn.execute(
             text(
                 "INSERT INTO app_user (username, display_name, role, password_hash)"
@@ -261,6 +270,15 @@ def update_user(
         raise AccountError("nothing to change: give role, is_active, display_name or password")
     with engine.begin() as conn:
         user = _find_user(conn, username, lock=True)
+        if user.role == "admin" and user.is_active and (is_active is False or (role is not None and role != "admin")):
+            conn.execute(text("LOCK TABLE app_user IN SHARE ROW EXCLUSIVE MODE"))  # two admins demoting each other
+            others = conn.execute(
+                text("SELECT count(*) FROM app_user WHERE role = 'admin' AND is_active AND id <> :id"), {"id": user.id}
+            ).scalar_one()
+            if others == 0:
+                raise AccountError(
+                    "不能停用或降级最后一个管理员 / the last active admin cannot be disabled or demoted", field="role"
+                )
         assignments = ", ".join(f"{column} = :{column}" for column in changes)
         row = conn.execute(
             text(f"UPDATE app_user SET {assignments}, updated_at = now() WHERE id = :id RETURNING {_USER_COLUMNS}"),
@@ -397,7 +415,7 @@ def create_api_key(
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.UTC)
     if expires_at is not None and expires_at <= _now():
-        raise AccountError("the expiry date of a new key must be in the future", field="expires_at")
+        raise AccountError("到期时间须在将来 / the expiry date of a new key must be in the future", field="expires_at")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 0:
         raise AccountError("rate_limit_per_minute must be ≥ 0 (0: unlimited)", field="rate_limit_per_minute")
     prefix = secrets.token_hex(4)
@@ -439,9 +457,7 @@ def revoke_api_key(engine: Engine, key: str, actor: Actor) -> dict[str, Any]:
     value: Any = int(key) if by_id else key.removeprefix(API_KEY_PREFIX).split("_")[0]
     with engine.begin() as conn:
         row = conn.execute(
-            text(
-                f"UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE {where} RETURNING {_KEY_COLUMNS}"
-            ),
+            text(f"UPDATE api_key SET revoked_at = coalesce(revoked_at, now()) WHERE {where} RETURNING {_KEY_COLUMNS}"),
             {"k": value},
         ).one_or_none()
         if row is None:

@@ -381,3 +381,14 @@ def test_api_keys_have_no_password(app_client: TestClient, engine: Engine) -> No
         headers={"X-API-Key": secret},
     )
     assert response.status_code == 403
+
+
+def test_the_last_admin_cannot_be_disabled_or_demoted(engine: Engine, settings: Settings) -> None:
+    ensure_user(engine, "admin", "only-admin")
+    for change in ({"is_active": False}, {"role": "planner"}):
+        with pytest.raises(accounts.AccountError, match="last active admin"):
+            accounts.update_user(engine, settings, "only-admin", actor=cli_actor(), **change)
+    ensure_user(engine, "admin", "second-admin")
+    accounts.update_user(engine, settings, "only-admin", actor=cli_actor(), role="planner")  # now allowed
+    with pytest.raises(accounts.AccountError, match="last active admin"):
+        accounts.update_user(engine, settings, "second-admin", actor=cli_actor(), is_active=False)

@@ -243,11 +243,15 @@ NewPage = Callable[..., tuple[Any, PageLog]]
 def new_page(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[NewPage]:
     """``new_page(role=None | "admin" | "planner" | "viewer")``: a fresh page in its own context (empty storage,
     Chinese by default) that records what it requests; logged in as a user of ``role`` (created in the test
-    database, password ``TEST_PASSWORD``) unless ``role`` is None."""
+    database, password ``TEST_PASSWORD``) unless ``role`` is None. ``timezone`` (e.g. "Asia/Shanghai") sets the
+    browser's local time zone (default: the machine's)."""
     contexts: list[Any] = []
 
-    def make(role: str | None = "admin", username: str | None = None) -> tuple[Any, PageLog]:
-        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", accept_downloads=True)
+    def make(
+        role: str | None = "admin", username: str | None = None, timezone: str | None = None
+    ) -> tuple[Any, PageLog]:
+        options = {"timezone_id": timezone} if timezone else {}
+        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", accept_downloads=True, **options)
         contexts.append(context)
         if role is not None:
             user = ensure_user(server.engine, role, username or web_username(request, role))

@@ -79,7 +79,8 @@ export function isAbort(err) {
   return err && (err.name === 'AbortError' || err.code === 20);
 }
 
-function withQuery(path, params) {
+/** path?k=v&… with the empty parameters left out (also for plain links, e.g. a CSV download). */
+export function withQuery(path, params) {
   if (!params) return path;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
@@ -142,6 +143,8 @@ export const api = {
   get: (path, params, opts = {}) => request(path, { ...opts, params }),
   post: (path, json, opts = {}) => request(path, { ...opts, method: 'POST', json }),
   postForm: (path, form, opts = {}) => request(path, { ...opts, method: 'POST', form }),
+  patch: (path, json, opts = {}) => request(path, { ...opts, method: 'PATCH', json }),
+  del: (path, opts = {}) => request(path, { ...opts, method: 'DELETE' }),
   buffer: (path, opts = {}) => request(path, { ...opts, as: 'arrayBuffer' }),
 };
 
@@ -166,4 +169,10 @@ export const urls = {
   conflictGpkg: (id) => `/api/v1/conflicts/${encodeURIComponent(id)}/features.gpkg`,
   tile: (code, z, x, y) => `/tiles/${encodeURIComponent(code)}/${z}/${x}/${y}.pbf`,
   features: (code) => `/api/v1/layers/${encodeURIComponent(code)}/features.geojson`,
+  users: '/api/v1/users',
+  user: (name) => `/api/v1/users/${encodeURIComponent(name)}`,
+  apiKeys: '/api/v1/api-keys',
+  apiKey: (prefix) => `/api/v1/api-keys/${encodeURIComponent(prefix)}`,
+  audit: '/api/v1/audit',
+  auditCsv: '/api/v1/audit/export.csv',
 };

@@ -207,10 +207,12 @@ export async function logout() {
   await api.post(urls.logout, {});
 }
 
-/** Show or hide each control by the permission it needs (data-requires="checks:run" in index.html). */
+/**
+ * Show or hide each control by the permissions it needs: data-requires="a b" needs all of them,
+ * data-requires-any="a b" one of them (index.html).
+ */
 export function applyPermissions(root = document) {
-  for (const el of $$('[data-requires]', root)) {
-    const needed = el.dataset.requires.split(/\s+/).filter(Boolean);
-    el.hidden = !needed.every((p) => can(p));
-  }
+  const list = (value) => value.split(/\s+/).filter(Boolean);
+  for (const el of $$('[data-requires]', root)) el.hidden = !list(el.dataset.requires).every((p) => can(p));
+  for (const el of $$('[data-requires-any]', root)) el.hidden = !list(el.dataset.requiresAny).some((p) => can(p));
 }

@@ -73,3 +73,27 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** An ISO time from the API as local date and time, `2026-03-05 14:07:09` (the same in both languages). */
+export function localDateTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return `${localDate(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A Date (or ISO time) as the local calendar day, `2026-03-05` (also the value of an <input type="date">). */
+export function localDate(value) {
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value ?? '');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** The local midnight starting the day of an <input type="date"> value (+ days), or null when empty. */
+export function startOfLocalDay(value, days = 0) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || '');
+  if (!m) return null;
+  return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days);
+}

@@ -23,6 +23,11 @@ export function t(key, params) {
   return text;
 }
 
+/** t(key), or fallback when there is no text for key (codes from the API the page does not know yet). */
+export function tOr(key, fallback) {
+  return Object.hasOwn(STRINGS, key) ? t(key) : fallback;
+}
+
 /** The localised member of an API object: pick(layer, 'name') → layer.name_zh or layer.name_en. */
 export function pick(obj, base = 'name') {
   if (!obj) return '';

@@ -1,6 +1,7 @@
 // The single entry point: find out who is using the map (login screen if nobody, unless the platform
 // allows anonymous read), load the map configuration and the catalogue, then build each part and show
 // only what the role may do. A later 401 (session ended) brings the login screen back over the map.
+import { createAdmin } from './admin.js';
 import { api, ApiError, onAccessProblem, urls } from './api.js';
 import {
   anonymousPrincipal,
@@ -34,12 +35,13 @@ function selectTab(name) {
   for (const p of $$('[data-panel]')) p.hidden = p.dataset.panel !== name;
 }
 
-function selectView(name, map, dashboard) {
+/** Show one view (map, dashboard, admin): views = {map, dashboard, admin}, each but the map with shown(). */
+function selectView(name, views) {
   for (const b of $$('[data-view]')) b.setAttribute('aria-selected', String(b.dataset.view === name));
-  $('#view-map').hidden = name !== 'map';
-  $('#view-dashboard').hidden = name !== 'dashboard';
-  if (name === 'map') map.invalidateSize();
-  else dashboard.shown();
+  for (const key of Object.keys(views)) $(`#view-${key}`).hidden = key !== name;
+  if (views.admin && name !== 'admin') views.admin.hidden();
+  if (name === 'map') views.map.invalidateSize();
+  else views[name].shown();
 }
 
 function langButtons() {
@@ -91,6 +93,8 @@ function build(rawConfig, catalogue) {
   createSearch(map, tree, config, $('#search'), { onCheck: openCheck });
   createMeasureTool(map, renderer, $('#tools'));
   const dashboard = createDashboard($('#dashboard'));
+  const admin = createAdmin($('#admin'));
+  const views = { map, dashboard, admin };
 
   $('[data-action="export"]').addEventListener('click', async (e) => {
     const button = e.currentTarget;
@@ -110,8 +114,7 @@ function build(rawConfig, catalogue) {
       if (b.dataset.tab === 'conflicts') conflicts.loadRemembered();
     });
   }
-  for (const b of $$('[data-view]')) b.addEventListener('click', () => selectView(b.dataset.view, map, dashboard));
-  if (window.location.hash === '#dashboard' && can('dashboard:read')) selectView('dashboard', map, dashboard);
+  for (const b of $$('[data-view]')) b.addEventListener('click', () => selectView(b.dataset.view, views));
 
   /** Only what the role may do: hidden tabs and views are left for the map and its layers. */
   function enforcePermissions() {
@@ -119,20 +122,25 @@ function build(rawConfig, catalogue) {
     const tab = $('[data-tab][aria-selected="true"]');
     if (tab && tab.hidden) selectTab('layers');
     const view = $('[data-view][aria-selected="true"]');
-    if (view && view.hidden) selectView('map', map, dashboard);
+    if (view && view.hidden) selectView('map', views);
   }
   onPrincipalChange(enforcePermissions);
   enforcePermissions();
+  // #dashboard or #admin opens that view, when the role may see it
+  const wanted = $(`[data-view="${CSS.escape(window.location.hash.slice(1))}"]`);
+  if (wanted && !wanted.hidden && wanted.dataset.view !== 'map') selectView(wanted.dataset.view, views);
 
-  /** After a new login over the map: draw again the tiles that failed while the session was gone. */
+  /** After a new login over the map: draw again the tiles that failed while the session was gone, and the
+   * administration view's list if it is open. */
   function refresh() {
     map.eachLayer((layer) => {
       if (layer instanceof FeatureTileLayer && layer.getContainer()?.querySelector('canvas[data-error]')) layer.redraw();
     });
+    if (!$('#view-admin').hidden) admin.shown();
   }
 
   $('#map').dataset.ready = 'true';
-  window.gisApp = { map, config, tree, checkPanel, dashboard };
+  window.gisApp = { map, config, tree, checkPanel, dashboard, admin };
   return { refresh };
 }
 
