@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -108,31 +109,29 @@ def revoke_api_key(key: str, request: Request, engine: EngineDep, principal: Adm
     return record
 
 
-def _filters(
-    since: UtcDateTime | None,
-    until: UtcDateTime | None,
-    actor: str | None,
-    action: str | None,
-    outcome: str | None,
-    limit: int = 100,
-    offset: int = 0,
+def audit_filter(
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    outcome: Literal["ok", "denied", "failed"] | None = None,
 ) -> audit.AuditFilter:
-    return audit.AuditFilter(since, until, actor, action, outcome, limit, offset)
+    """The audit filters shared by the listing and the export (query parameters)."""
+    return audit.AuditFilter(since, until, actor, action, outcome)
+
+
+AuditFilterDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
 
 
 @router.get("/audit", summary="审计日志查询 / query the audit trail")
 def audit_events(
     engine: EngineDep,
     _principal: Annotated[Principal, requires(AUDIT_READ)],
-    since: UtcDateTime | None = None,
-    until: UtcDateTime | None = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None,
-    outcome: Literal["ok", "denied", "failed"] | None = None,
+    filters: AuditFilterDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
-    return audit.list_events(engine, _filters(since, until, actor, action, outcome, limit, offset))
+    return audit.list_events(engine, replace(filters, limit=limit, offset=offset))
 
 
 @router.get("/audit/export.csv", summary="导出审计日志 CSV / export the audit trail as CSV")
@@ -140,13 +139,8 @@ def audit_export(
     request: Request,
     engine: EngineDep,
     principal: Annotated[Principal, requires(AUDIT_READ)],
-    since: UtcDateTime | None = None,
-    until: UtcDateTime | None = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None,
-    outcome: Literal["ok", "denied", "failed"] | None = None,
+    filters: AuditFilterDep,
 ) -> Any:
-    filters = _filters(since, until, actor, action, outcome)
     audit.record_now(
         engine,
         audit.AuditEntry(
