@@ -33,6 +33,13 @@ from gis_platform.db import is_database_unavailable
 from . import metrics
 from .errors import DATABASE_UNAVAILABLE
 
+#: Sent with every response: no MIME sniffing, no framing by other sites, no full URLs (with ids) leaked onwards.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"same-origin"),
+)
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -195,7 +202,7 @@ class RequestMiddleware:
             nonlocal status, response_started, pending_start
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                pending_start = {**message, "headers": [*message.get("headers", ()), header]}
+                pending_start = {**message, "headers": [*message.get("headers", ()), header, *SECURITY_HEADERS]}
                 return
             if pending_start is not None:
                 response_started = True

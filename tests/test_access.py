@@ -392,3 +392,10 @@ def test_the_last_admin_cannot_be_disabled_or_demoted(engine: Engine, settings: 
     accounts.update_user(engine, settings, "only-admin", actor=cli_actor(), role="planner")  # now allowed
     with pytest.raises(accounts.AccountError, match="last active admin"):
         accounts.update_user(engine, settings, "second-admin", actor=cli_actor(), is_active=False)
+
+
+def test_responses_carry_security_headers(app_client: TestClient) -> None:
+    for path in ("/", "/api/v1/health/live", "/api/v1/layers"):
+        headers = app_client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "SAMEORIGIN" and headers["referrer-policy"] == "same-origin"
