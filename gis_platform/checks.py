@@ -152,16 +152,20 @@ def compute_check(
     parcel = request.parcel
     land_use = catalog.land_use(request.land_use_code) if request.land_use_code else None
     layers = _layers_to_check(catalog, request.layers)
-    versions = current_versions(conn)
     area = AreaContext.for_parcel(parcel.geometry, request.area_model)
     ewkb = shapely.to_wkb(shapely.set_srid(parcel.geometry, 4490), hex=True, include_srid=True)
     checked = grow_parcel(conn, ewkb, request.buffer_m) if request.buffer_m > 0 else ewkb
 
-    requests = [OverlayRequest(layer, versions[layer.code].version_id) for layer in layers if layer.code in versions]
+    requests = [OverlayRequest(layer) for layer in layers]
     boundary = _role_layer(catalog, "township_boundary")
-    if boundary is not None and boundary.code in versions and all(r.layer.code != boundary.code for r in requests):
-        requests.append(OverlayRequest(boundary, versions[boundary.code].version_id, with_geometry=False))
+    if boundary is not None and all(r.layer.code != boundary.code for r in requests):
+        requests.append(OverlayRequest(boundary, with_geometry=False))
+    # the overlay reads each layer's current version itself, in the same statement (one snapshot)
     overlay = overlay_parcel(conn, checked, requests, area)
+    versions = {
+        code: CurrentVersion(code, v.version_id, v.version_no, v.source_name, v.imported_at)
+        for code, v in overlay.versions.items()
+    }
     checked_m2 = overlay.parcel_m2
     parcel_m2 = parcel_area(conn, ewkb, area) if request.buffer_m > 0 else checked_m2
 
@@ -355,9 +359,9 @@ def run_check(
 ) -> dict[str, Any]:
     """Compute and store one check in one transaction; return the stored document.
 
-    The current version ids are read once at the start and every overlay names its version id; versions are
-    never changed once written, so a concurrent re-import cannot mix data into the check (no REPEATABLE READ
-    needed).
+    The current version of every layer is read by the overlay statement itself, in the snapshot it overlays;
+    versions are never changed once written, so a concurrent re-import cannot mix data into the check (no
+    REPEATABLE READ needed).
     """
     with engine.begin() as conn:
         result = compute_check(conn, catalog, rules, settings, request)

@@ -7,36 +7,44 @@ unknown default land use, too many parcels) are errors at once; a parcel that ca
 geometry, outside the county, unknown land-use code …) becomes an **error row** of the job.
 
 The job checks each parcel with :func:`~gis_platform.checks.run_check` (``source="batch"``,
-``job_id``): one stored, traceable check record per parcel. Two threads overlap the database work with
-the Python work; outcomes and progress are committed every :data:`PROGRESS_EVERY` parcels, and a
-re-queued job resumes at the first parcel without an outcome (a check stored after the last commit of a
-dead worker stays in ``check_record`` but is not part of the job's results).
+``job_id``): one stored, traceable check record per parcel. A batch of at least
+:data:`PROCESS_MIN_PARCELS` parcels is checked in worker processes, one per core (a check is mostly Python
+work, which threads of one process share through the GIL); a smaller one in :data:`CHECK_THREADS` threads
+of the job runner, which saves starting the processes. Outcomes and progress are committed every
+:data:`PROGRESS_EVERY` parcels, in input order, while the next parcels are being checked; a job asked to
+stop first stores what is under way. A re-queued job resumes at the first parcel without an outcome (a
+check stored after the last commit of a dead worker stays in ``check_record`` but is not part of the job's
+results).
 """
 
 from __future__ import annotations
 
+import collections
 import csv
+import io
 import json
 import math
+import multiprocessing
+import os
 import re
+import signal
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-import geopandas as gpd
+import orjson
 import shapely
 import sqlalchemy.exc
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, text
 
-from ..catalog import Catalog, Layer
+from ..catalog import Catalog, Layer, load_catalog
 from ..checks import CheckRequest, run_check
 from ..errors import ParcelError, PlatformError
-from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
 from ..jobs import JobHandle, create_job, get_job, require_succeeded
-from ..rules import RuleSet
+from ..rules import RuleSet, load_rules
 from ..settings import Settings
 from ..units import area_figures
 from .overlay import AREA_MODEL_NAMES, AreaModel
@@ -45,6 +53,12 @@ from .parcel import Parcel, parcels_from_geojson, parse_crs, prepare_parcel
 MAX_BATCH_PARCELS = 10_000
 PROGRESS_EVERY = 100
 CHECK_THREADS = 2
+#: A batch with at least this many parcels to check runs in worker processes (starting them takes ~1 s).
+PROCESS_MIN_PARCELS = 500
+#: Worker processes for a large batch (0: one per core). With fewer than two cores, threads are used.
+CHECK_PROCESSES = 0
+#: Parcels sent to a worker process at a time.
+PROCESS_CHUNK = 10
 #: Properties looked at, in order, for a parcel's own proposed 用地用海 code (when no field is named).
 LAND_USE_FIELDS = ("YDYHFLDM", "land_use", "LAND_USE")
 #: Properties looked at, in order, for a parcel's label (as the check engine does).
@@ -114,6 +128,15 @@ def _label(properties: Any, label_field: str | None) -> str | None:
     return None
 
 
+def _json_text(value: Any) -> str:
+    """JSON text of a submitted parcel: orjson (10,000 parcels of 100 vertices in 0.06 s rather than 0.9 s),
+    or the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
 def _queue(
     engine: Engine, options: BatchOptions, items: list[dict[str, Any]], params: dict[str, Any]
 ) -> dict[str, Any]:
@@ -122,19 +145,32 @@ def _queue(
     if len(items) > MAX_BATCH_PARCELS:
         raise ParcelError(f"{len(items)} parcels in one batch, more than the limit of {MAX_BATCH_PARCELS}")
     params = {**params, **asdict(options), "parcels": len(items)}
+    rows = io.StringIO()
     with engine.begin() as conn:
         job_id = create_job(
             conn, kind="batch_check", params=params, created_by=options.created_by, progress_total=len(items)
         )
-        conn.execute(
-            text(
-                "INSERT INTO batch_item (job_id, seq, label, input)"
-                " SELECT :job, (t.ord - 1)::int, t.value->>'label', t.value->'input'"
-                " FROM jsonb_array_elements(CAST(:items AS jsonb)) WITH ORDINALITY AS t(value, ord)"
-            ),
-            {"job": job_id, "items": json.dumps(items, ensure_ascii=False)},
-        )
+        for seq, item in enumerate(items):
+            label = "\\N" if item["label"] is None else _copy_text(item["label"])
+            rows.write(f"{job_id}\t{seq}\t{label}\t{_copy_text(_json_text(item['input']))}\n")
+        rows.seek(0)
+        # 10,000 parcels of 100 vertices: 1.6 s as one JSON array expanded by jsonb_array_elements, 1.2 s by
+        # COPY, 0.45 s by COPY with lz4 instead of pglz for the TOASTed JSON (where the server has lz4)
+        conn.exec_driver_sql(_LZ4_IN_TRANSACTION)
+        with cast(Any, conn.connection.dbapi_connection).cursor() as cursor:
+            cursor.copy_expert("COPY batch_item (job_id, seq, label, input) FROM STDIN", rows)
     return get_job(engine, job_id)
+
+
+_LZ4_IN_TRANSACTION = (
+    "SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings"
+    " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+)
+
+
+def _copy_text(value: str) -> str:
+    """A value in the text format of COPY."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def submit_batch_geojson(
@@ -161,6 +197,8 @@ def submit_batch_file(
     engine: Engine, catalog: Catalog, settings: Settings, path: Path, *, crs: str | None, options: BatchOptions
 ) -> dict[str, Any]:
     """Queue a batch check of every feature of an uploaded file (the CRS is settled for the whole file)."""
+    from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
+
     options = options.validated(catalog)
     with opened_dataset(path, settings) as dataset:
         source = read_source(dataset, source_name=path.name)
@@ -192,11 +230,23 @@ class _Outcome:
     error: str | None = None
 
 
+class _Item(NamedTuple):
+    """One parcel of the job as read from ``batch_item``: its input is JSON text, parsed where it is checked."""
+
+    seq: int
+    label: str | None
+    input: str
+
+
 def _code_text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
         digits = str(int(value))  # a numeric DBF field loses the leading zero: 701 → 0701
         return digits.zfill(len(digits) + len(digits) % 2)
     return str(value).strip()
+
+
+def _no_stop() -> bool:
+    return False
 
 
 class _BatchContext:
@@ -229,11 +279,12 @@ class _BatchContext:
                     return _code_text(value)
         return self.options.land_use
 
-    def check(self, row: Any) -> _Outcome:
-        land_use = self.land_use(row.input)
+    def check(self, row: _Item) -> _Outcome:
+        item = orjson.loads(row.input)
+        land_use = self.land_use(item)
         o = self.options
         try:
-            parcel = self.parcel(row.input, row.seq)
+            parcel = self.parcel(item, row.seq)
             parcel.label = row.label or parcel.label
             request = CheckRequest(
                 parcel=parcel, layers=o.layers, land_use_code=land_use, buffer_m=float(o.buffer_m),
@@ -246,6 +297,91 @@ class _BatchContext:
             return _Outcome(row.seq, land_use, error=_PARCEL_PREFIX.sub("", message))
         return _Outcome(row.seq, land_use, check_id=document["id"], verdict=document["verdict"])
 
+    def check_all(self, rows: Sequence[_Item]) -> list[_Outcome]:
+        return [self.check(row) for row in rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# Worker processes
+# --------------------------------------------------------------------------------------------------
+
+_worker_context: _BatchContext | None = None
+
+
+def _start_worker(settings: Settings, job: JobHandle, fingerprints: tuple[str, str]) -> None:
+    """Initialiser of a worker process: its own engine, and the catalogue and rules the job runner uses.
+
+    The worker ignores SIGINT and SIGTERM, which a terminal or a service manager sends to the whole process
+    group: the job runner finishes and stores the parcels under way, gives the job back to the queue and
+    then shuts the workers down (a worker killed first would fail the job instead).
+    """
+    global _worker_context
+    from ..db import make_engine
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    catalog = load_catalog(settings.layers_dir)
+    rules = load_rules(settings.layers_dir, catalog)
+    if (catalog.fingerprint, rules.fingerprint) != fingerprints:
+        raise PlatformError("the layer catalogue or the rules changed on disk while the batch job was starting")
+    _worker_context = _BatchContext(make_engine(settings, pool_size=1), catalog, rules, settings, job)
+
+
+def _check_in_worker(rows: list[_Item]) -> list[_Outcome]:
+    if _worker_context is None:
+        raise RuntimeError("batch worker process not initialised")
+    return _worker_context.check_all(rows)
+
+
+def _process_count() -> int:
+    cores = os.cpu_count() or 1
+    return (CHECK_PROCESSES or cores) if cores > 1 else 0
+
+
+def _same_files(catalog: Catalog, rules: RuleSet, settings: Settings) -> bool:
+    """Whether worker processes, which load the catalogue and rules from disk, get what the runner uses."""
+    try:
+        on_disk = load_catalog(settings.layers_dir)
+        return (on_disk.fingerprint, load_rules(settings.layers_dir, on_disk).fingerprint) == (
+            catalog.fingerprint,
+            rules.fingerprint,
+        )
+    except PlatformError:
+        return False
+
+
+class _Checker:
+    """Checks chunks of parcels in worker processes or in threads; ``submit`` returns a future of outcomes."""
+
+    def __init__(self, context: _BatchContext, pending: int) -> None:
+        self.context = context
+        catalog, rules, settings, job = context.catalog, context.rules, context.settings, context.job
+        self.processes = _process_count() if pending >= PROCESS_MIN_PARCELS else 0
+        self.pool: Executor
+        if self.processes and _same_files(catalog, rules, settings):
+            # spawn, not fork: the runner's process has threads and pooled connections that a fork would copy
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(settings, replace(job, stop_requested=_no_stop), (catalog.fingerprint, rules.fingerprint)),
+            )
+            self.chunk = PROCESS_CHUNK
+        else:
+            threads = settings.batch_check_threads or CHECK_THREADS
+            self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"batch-{job.id}")
+            self.processes, self.chunk = 0, 1
+
+    def submit(self, rows: list[_Item]) -> list[Future[list[_Outcome]]]:
+        chunks = [rows[i : i + self.chunk] for i in range(0, len(rows), self.chunk)]
+        if self.processes:
+            return [self.pool.submit(_check_in_worker, chunk) for chunk in chunks]
+        return [self.pool.submit(self.context.check_all, chunk) for chunk in chunks]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
 
 def _store(engine: Engine, job: JobHandle, outcomes: list[_Outcome], done: int, total: int) -> None:
     with engine.begin() as conn:
@@ -257,7 +393,7 @@ def _store(engine: Engine, job: JobHandle, outcomes: list[_Outcome], done: int, 
                 "   AS o(seq int, land_use text, check_id text, verdict text, error text)"
                 " WHERE i.job_id = :job AND i.seq = o.seq"
             ),
-            {"job": job.id, "outcomes": json.dumps([asdict(o) for o in outcomes], ensure_ascii=False)},
+            {"job": job.id, "outcomes": orjson.dumps([asdict(o) for o in outcomes]).decode()},
         )
         job.progress(conn, done, total)
 
@@ -265,7 +401,11 @@ def _store(engine: Engine, job: JobHandle, outcomes: list[_Outcome], done: int, 
 def run_batch_job(
     engine: Engine, catalog: Catalog, rules: RuleSet, settings: Settings, job: JobHandle
 ) -> dict[str, Any]:
-    """Job handler for ``batch_check``: check every parcel without an outcome yet, then summarise."""
+    """Job handler for ``batch_check``: check every parcel without an outcome yet, then summarise.
+
+    Blocks of :data:`PROGRESS_EVERY` parcels are read in input order; the next block is being checked while
+    the outcomes of the current one are committed (at most two blocks under way).
+    """
     context = _BatchContext(engine, catalog, rules, settings, job)
     pending = "i.check_id IS NULL AND i.error IS NULL"
     with engine.connect() as conn:
@@ -273,25 +413,38 @@ def run_batch_job(
             text(f"SELECT count(*), count(*) FILTER (WHERE NOT ({pending})) FROM batch_item i WHERE job_id = :job"),
             {"job": job.id},
         ).one()
+    next_block = text(
+        f"SELECT seq, label, input::text FROM batch_item i WHERE job_id = :job AND seq > :after AND {pending}"
+        " ORDER BY seq LIMIT :n"
+    )
+    under_way: collections.deque[list[Future[list[_Outcome]]]] = collections.deque()
+
+    def finish_oldest() -> None:
+        nonlocal done
+        outcomes = [outcome for future in under_way.popleft() for outcome in future.result()]
+        done += len(outcomes)
+        _store(engine, job, outcomes, done, total)
+
     after = -1
-    threads = settings.batch_check_threads or CHECK_THREADS
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"batch-{job.id}") as pool:
+    checker = _Checker(context, total - done)
+    try:
         while True:
-            job.check_stop()
+            if job.stop_requested():  # store what is under way, then give the job back
+                while under_way:
+                    finish_oldest()
+                job.check_stop()
             with engine.connect() as conn:
-                rows = conn.execute(
-                    text(
-                        f"SELECT seq, label, input FROM batch_item i WHERE job_id = :job AND seq > :after AND {pending}"
-                        " ORDER BY seq LIMIT :n"
-                    ),
-                    {"job": job.id, "after": after, "n": PROGRESS_EVERY},
-                ).all()
-            if not rows:
+                found = conn.execute(next_block, {"job": job.id, "after": after, "n": PROGRESS_EVERY})
+                rows = [_Item(*r) for r in found]
+            if rows:
+                after = rows[-1].seq
+                under_way.append(checker.submit(rows))
+            if not under_way:
                 break
-            after = rows[-1].seq
-            outcomes = list(pool.map(context.check, rows))
-            done += len(outcomes)
-            _store(engine, job, outcomes, done, total)
+            if len(under_way) > 1 or not rows:
+                finish_oldest()
+    finally:
+        checker.close()
     return batch_summary(engine, catalog, rules, job.id)
 
 
@@ -461,6 +614,8 @@ def write_geopackage(
     path: Path, layer: str, columns: Sequence[Column], rows: list[dict[str, Any]], geometries: list[BaseGeometry | None]
 ) -> None:
     """A GeoPackage layer in EPSG:4490 with MultiPolygon geometries (ASCII field names)."""
+    import geopandas as gpd
+
     data = {c.key: [row.get(c.key) for row in rows] for c in columns}
     frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometries, crs="EPSG:4490"), crs="EPSG:4490")
     frame.to_file(
