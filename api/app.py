@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
     install_error_handlers(app)
     app.add_middleware(RequestSizeLimitMiddleware, settings=settings)  # 413 past max_request_bytes (api/limits.py)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)  # JS, GeoJSON and check documents compress well
+    # JS, GeoJSON, tiles and check documents compress well; level 1 costs a fraction of level 9's CPU
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(RequestMiddleware)  # outermost: request id, access log, metrics (api/observability.py)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -1,4 +1,4 @@
-"""Typed dependencies shared by the routes."""
+"""Typed dependencies shared by the routes (async: a plain attribute read needs no trip to the thread pool)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from gis_platform.rules import RuleSet
 from gis_platform.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_rules(request: Request) -> RuleSet:
+async def get_rules(request: Request) -> RuleSet:
     return request.app.state.rules
 
 

@@ -12,9 +12,10 @@ is applied here too, after authentication, so every protected route has it.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -82,15 +83,22 @@ def _credential(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def current_principal(request: Request) -> Principal | None:
-    """The authenticated caller, None when the request carries no credentials (bad ones are a 401)."""
+async def current_principal(request: Request) -> Principal | None:
+    """The authenticated caller, None when the request carries no credentials (bad ones are a 401).
+
+    A credential checked in the last ``auth_cache_ttl_s`` seconds is answered from memory on the event loop;
+    only a lookup goes to the thread pool (the database driver blocks).
+    """
     credential = _credential(request)
     if credential is None:
         return None
     authenticator: Authenticator = request.app.state.authenticator
     if len(credential) > 512:
         raise AuthenticationError("credential too long")
-    return authenticator.principal(credential)
+    cached = authenticator.cached(credential)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(authenticator.principal, credential)
 
 
 class Access:
@@ -106,12 +114,12 @@ class Access:
             return f"public({self.reason!r})"
         return f"requires({self.permission!r})" if self.permission else "authenticated()"
 
-    def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
         state = request.app.state
         if not self.login:
-            request.state.principal = _optional(request) or anonymous_principal()
+            request.state.principal = await _optional(request) or anonymous_principal()
             return request.state.principal
-        found = current_principal(request)
+        found = await current_principal(request)
         if found is not None:
             principal = found
         elif state.settings.anonymous_read and self.permission in anonymous_principal().permissions:
@@ -120,7 +128,8 @@ class Access:
             raise AuthenticationError("请先登录 / authentication required: log in, or send an API key")
         request.state.principal = principal
         if self.permission and not principal.can(self.permission):
-            audit.record_now(
+            await run_in_threadpool(
+                audit.record_now,
                 state.engine,
                 AuditEntry(
                     request_actor(request, principal),
@@ -142,10 +151,10 @@ class Access:
         return principal
 
 
-def _optional(request: Request) -> Principal | None:
+async def _optional(request: Request) -> Principal | None:
     """The caller on a public route, if its credentials are good; never an error (a probe must not fail on them)."""
     try:
-        return current_principal(request)
+        return await current_principal(request)
     except AuthenticationError:
         return None
     except Exception as exc:
@@ -167,12 +176,3 @@ def authenticated() -> Any:
 def public(reason: str) -> Any:
     """``Depends`` for a route open to everyone; ``reason`` says why (it shows in the access test's listing)."""
     return Depends(Access(login=False, reason=reason))
-
-
-def principal_of(request: Request) -> Principal:
-    """The principal set by the route's access declaration."""
-    principal: Principal = request.state.principal
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(principal_of)]

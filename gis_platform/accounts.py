@@ -491,6 +491,14 @@ class Authenticator:
         with self._lock:
             self._cache.clear()
 
+    def cached(self, credential: str) -> Principal | None:
+        """The principal from the cache, without touching the database; None when it must be looked up."""
+        with self._lock:
+            hit = self._cache.get(token_hash(credential))
+        if hit is not None and hit[1] is not None and time.monotonic() - hit[0] < self.settings.auth_cache_ttl_s:
+            return hit[1]
+        return None
+
     def principal(self, credential: str) -> Principal:
         """The principal of a session token or API key; AuthenticationError when it is not (or no longer) valid."""
         digest = token_hash(credential)

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gis_platform.catalog import Catalog
@@ -428,3 +428,15 @@ def test_check_verdicts_are_counted_for_prometheus(client: TestClient) -> None:
     result = check(client, shapely.box(114.785, 34.803, 114.795, 34.807), land_use="0701")
     assert result["verdict"] == "禁止"
     assert count("禁止") == before + 1
+
+
+def test_stored_check_documents_are_lz4_compressed(client: TestClient, county: Engine) -> None:
+    result = check(client, shapely.box(114.785, 34.803, 114.795, 34.807), land_use="0701")
+    with county.connect() as conn:
+        row = conn.execute(
+            text("SELECT pg_column_compression(result) AS method, octet_length(result::text) AS size"
+                 " FROM check_record WHERE id = :id"),
+            {"id": result["id"]},
+        ).one()  # fmt: skip
+    assert row.size > 2048  # large enough to be compressed at all (TOAST threshold)
+    assert row.method == "lz4"
