@@ -27,9 +27,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, TypeVar, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -37,11 +36,11 @@ from pydantic import (
     ConfigDict,
     StrictBool,
     StrictInt,
-    ValidationError,
     model_validator,
 )
 from pydantic import Field as PydanticField
 
+from gis_platform.data_files import Problems, entry_label, read_yaml, validate_entry
 from gis_platform.errors import CatalogError, UnknownLandUseError, UnknownLayerError
 
 __all__ = [
@@ -461,164 +460,22 @@ class _SurveyFile(_Frozen):
 
 
 # --------------------------------------------------------------------------------------------------
-# Loading helpers
-# --------------------------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-class _Problems:
-    """Collects the problems of one file; raises them together as one :class:`CatalogError`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, entry: str, problem: str) -> None:
-        self.items.append((entry, problem))
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        lines = [f"{self.path}: {entry}: {problem}" for entry, problem in self.items]
-        first_entry, first_problem = self.items[0]
-        raise CatalogError(
-            "\n".join(lines),
-            file=str(self.path),
-            entry=first_entry,
-            problem=first_problem,
-            problems=[{"entry": e, "problem": p} for e, p in self.items],
-        )
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe_validation_error(error: ValidationError) -> list[str]:
-    """Human-readable problems from a pydantic error (one per pydantic error)."""
-    problems: list[str] = []
-    for err in error.errors(include_url=False):
-        loc = tuple(err["loc"])
-        where = _format_loc(loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _format_loc(loc[:-1])
-            problems.append(f"unknown key {loc[-1]!r}" + (f" in {parent}" if parent else ""))
-            continue
-        if kind == "missing":
-            problems.append(f"missing key {where!r}")
-            continue
-        ctx = err.get("ctx") or {}
-        message = str(ctx["error"]) if kind == "value_error" and "error" in ctx else err["msg"]
-        value = err.get("input")
-        shown = f" (got {value!r})" if kind != "value_error" and isinstance(value, (str, int, float, bool)) else ""
-        problems.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
-    return problems
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _validate(model: type[_M], raw: Any, problems: _Problems, entry: str) -> _M | None:
-    """Validate ``raw`` as ``model``; on failure record the problems under ``entry`` and return None."""
-    if not isinstance(raw, Mapping):
-        problems.add(entry, f"expected a mapping of keys, got {type(raw).__name__} {raw!r}")
-        return None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        for problem in _describe_validation_error(exc):
-            problems.add(entry, problem)
-        return None
-
-
-def _read_yaml(path: Path) -> tuple[Any, bytes]:
-    """Parse one YAML file; syntax errors become CatalogErrors with the line and column."""
-    if not path.is_file():
-        raise CatalogError(
-            f"{path}: (file): catalogue file is missing", file=str(path), entry="(file)", problem="missing"
-        )
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CatalogError(
-            f"{path}: (file): not UTF-8 text (byte {exc.start})", file=str(path), entry="(file)", problem="not UTF-8"
-        ) from exc
-    try:
-        parsed = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
-        context = getattr(exc, "context", None)
-        context_mark = getattr(exc, "context_mark", None)
-        detail = f"{context}: {problem}" if context else str(problem)
-        if context_mark is not None and mark is not None and context_mark.line != mark.line:
-            detail += f" (the enclosing construct starts at line {context_mark.line + 1})"
-        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
-        message = f"{kind} at {where}: {detail}"
-        raise CatalogError(
-            f"{path}: (syntax): {message}",
-            file=str(path),
-            entry="(syntax)",
-            problem=message,
-            line=mark.line + 1 if mark is not None else None,
-        ) from exc
-    return parsed, data
-
-
-def _entry_label(kind: str, raw: Any, index: int, key: str = "code") -> str:
-    if isinstance(raw, Mapping) and raw.get(key) is not None:
-        return f"{kind} {str(raw.get(key))!r}"
-    return f"{kind} #{index + 1} (no {key})"
-
-
-# --------------------------------------------------------------------------------------------------
 # Per-file loaders
 # --------------------------------------------------------------------------------------------------
 
 
 def _load_layers(path: Path) -> tuple[_CatalogFile, tuple[Layer, ...], bytes]:
-    raw, data = _read_yaml(path)
-    problems = _Problems(path)
-    top = _validate(_CatalogFile, raw, problems, "(top level)")
+    raw, data = read_yaml(path)
+    problems = Problems(path)
+    top = validate_entry(_CatalogFile, raw, problems, "(top level)")
     problems.raise_if_any()
     assert top is not None
     layers: list[Layer] = []
     seen_codes: dict[str, int] = {}
     seen_roles: dict[str, str] = {}
     for index, raw_layer in enumerate(top.layers):
-        entry = _entry_label("layer", raw_layer, index)
-        layer = _validate(Layer, raw_layer, problems, entry)
+        entry = entry_label("layer", raw_layer, index)
+        layer = validate_entry(Layer, raw_layer, problems, entry)
         if layer is None:
             continue
         upper = layer.code.upper()
@@ -639,16 +496,16 @@ def _load_layers(path: Path) -> tuple[_CatalogFile, tuple[Layer, ...], bytes]:
 
 
 def _load_land_use(path: Path) -> tuple[dict[str, LandUseClass], bytes]:
-    raw, data = _read_yaml(path)
-    problems = _Problems(path)
-    top = _validate(_LandUseFile, raw, problems, "(top level)")
+    raw, data = read_yaml(path)
+    problems = Problems(path)
+    top = validate_entry(_LandUseFile, raw, problems, "(top level)")
     problems.raise_if_any()
     assert top is not None
     classes: dict[str, LandUseClass] = {}
 
     def visit(raw_entry: Any, index: int, parent: LandUseClass | None) -> None:
-        entry = _entry_label("land-use code", raw_entry, index)
-        parsed = _validate(_LandUseEntry, raw_entry, problems, entry)
+        entry = entry_label("land-use code", raw_entry, index)
+        parsed = validate_entry(_LandUseEntry, raw_entry, problems, entry)
         if parsed is None:
             return
         code = parsed.code
@@ -696,16 +553,16 @@ def _load_land_use(path: Path) -> tuple[dict[str, LandUseClass], bytes]:
 def _load_land_survey(
     path: Path,
 ) -> tuple[dict[str, LandSurveyClass], dict[str, TownVillageAttribute], bytes]:
-    raw, data = _read_yaml(path)
-    problems = _Problems(path)
-    top = _validate(_SurveyFile, raw, problems, "(top level)")
+    raw, data = read_yaml(path)
+    problems = Problems(path)
+    top = validate_entry(_SurveyFile, raw, problems, "(top level)")
     problems.raise_if_any()
     assert top is not None
     codes: dict[str, LandSurveyClass] = {}
     class_codes: set[str] = set()
     for index, raw_class in enumerate(top.classes):
-        entry = _entry_label("地类 class", raw_class, index)
-        cls = _validate(_SurveyClassEntry, raw_class, problems, entry)
+        entry = entry_label("地类 class", raw_class, index)
+        cls = validate_entry(_SurveyClassEntry, raw_class, problems, entry)
         if cls is None:
             continue
         if not re.fullmatch(r"\d{2}", cls.code):
@@ -716,8 +573,8 @@ def _load_land_survey(
             continue
         class_codes.add(cls.code)
         for code_index, raw_code in enumerate(cls.codes):
-            code_entry = _entry_label("DLBM", raw_code, code_index, key="dlbm")
-            item = _validate(_SurveyCodeEntry, raw_code, problems, code_entry)
+            code_entry = entry_label("DLBM", raw_code, code_index, key="dlbm")
+            item = validate_entry(_SurveyCodeEntry, raw_code, problems, code_entry)
             if item is None:
                 continue
             dlbm = item.dlbm.upper()
@@ -743,8 +600,8 @@ def _load_land_survey(
             )
     attributes: dict[str, TownVillageAttribute] = {}
     for index, raw_attr in enumerate(top.town_village_attributes):
-        entry = _entry_label("城镇村属性码", raw_attr, index)
-        attr = _validate(TownVillageAttribute, raw_attr, problems, entry)
+        entry = entry_label("城镇村属性码", raw_attr, index)
+        attr = validate_entry(TownVillageAttribute, raw_attr, problems, entry)
         if attr is None:
             continue
         if attr.code in attributes:

@@ -43,11 +43,8 @@ from gis_platform.catalog import (
     LandUseClass,
     Layer,
     NonEmptyStr,
-    _entry_label,
-    _Problems,
-    _read_yaml,
-    _validate,
 )
+from gis_platform.data_files import Problems, entry_label, read_yaml, validate_entry
 from gis_platform.errors import ConfigurationError, UnknownLandUseError, UnknownLayerError
 from gis_platform.units import area_figures
 
@@ -361,16 +358,16 @@ def _canonical_category_field(rule: Rule, catalog: Catalog) -> Rule:
 
 
 def _parse(path: Path, catalog: Catalog) -> RuleSet:
-    raw, data = _read_yaml(path)
-    problems = _Problems(path)
-    top = _validate(_RulesFile, raw, problems, "(top level)")
+    raw, data = read_yaml(path)
+    problems = Problems(path)
+    top = validate_entry(_RulesFile, raw, problems, "(top level)")
     problems.raise_if_any()
     assert top is not None
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for index, raw_rule in enumerate(top.rules):
-        entry = _entry_label("rule", raw_rule, index, key="id")
-        rule = _validate(Rule, raw_rule, problems, entry)
+        entry = entry_label("rule", raw_rule, index, key="id")
+        rule = validate_entry(Rule, raw_rule, problems, entry)
         if rule is None:
             continue
         if rule.id in seen:
