@@ -416,8 +416,8 @@ def create_api_key(
         expires_at = expires_at.replace(tzinfo=dt.UTC)
     if expires_at is not None and expires_at <= _now():
         raise AccountError("到期时间须在将来 / the expiry date of a new key must be in the future", field="expires_at")
-    if rate_limit_per_minute is not None and rate_limit_per_minute < 0:
-        raise AccountError("rate_limit_per_minute must be ≥ 0 (0: unlimited)", field="rate_limit_per_minute")
+    if rate_limit_per_minute is not None and not 0 <= rate_limit_per_minute <= 1_000_000:
+        raise AccountError("rate_limit_per_minute must be 0–1,000,000 (0: unlimited)", field="rate_limit_per_minute")
     prefix = secrets.token_hex(4)
     secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with engine.begin() as conn:

@@ -159,6 +159,49 @@ def get_job(engine: Engine, job_id: str | uuid.UUID, *, kind: str | None = None)
     return job_document(row)
 
 
+def list_jobs(
+    engine: Engine,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    created_by: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """A page of jobs, newest first: ``{"total", "limit", "offset", "items"}`` (items as :func:`get_job` gives).
+
+    ``kind``, ``status`` and ``created_by`` (the principal name that submitted the job) narrow the list; each
+    is a bound parameter. ``total`` counts every job that matches, not only this page.
+    """
+    if kind is not None and kind not in JOB_KINDS:
+        raise PlatformError(f"unknown job kind {kind!r} (known: {', '.join(JOB_KINDS)})")
+    if status is not None and status not in JOB_STATUSES:
+        raise PlatformError(f"unknown job status {status!r} (known: {', '.join(JOB_STATUSES)})")
+    if limit < 1 or offset < 0:
+        raise PlatformError(f"limit must be at least 1 and offset at least 0 (got limit {limit}, offset {offset})")
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = ["TRUE"]  # fixed clauses only: every value is a bound parameter
+    for name, value, condition in (
+        ("kind", kind, "kind = :kind"),
+        ("status", status, "status = :status"),
+        ("by", created_by, "created_by = :by"),
+    ):
+        if value is not None:
+            where.append(condition)
+            params[name] = value
+    clause = " AND ".join(where)
+    with engine.connect() as conn:
+        total = conn.execute(text(f"SELECT count(*) FROM job WHERE {clause}"), params).scalar_one()
+        rows = conn.execute(
+            text(
+                f"SELECT {_JOB_COLUMNS} FROM job WHERE {clause}"
+                " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [job_document(row) for row in rows]}
+
+
 def require_succeeded(job: dict[str, Any]) -> None:
     """Results exist only for a job that succeeded: say where it stands otherwise."""
     if job["status"] == "succeeded":

@@ -29,6 +29,7 @@ from api.app import create_app
 from gis_platform import jobs
 from gis_platform.analysis import batch
 from gis_platform.catalog import Catalog
+from gis_platform.errors import PlatformError
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.rules import RuleSet, load_rules
 from gis_platform.settings import Settings
@@ -337,6 +338,131 @@ def test_conflicts_against_one_red_line_and_bad_layers(client: TestClient) -> No
     assert client.post("/api/v1/conflicts", json={"red_line_layers": ["DLTB"]}).status_code == 404
     missing = client.post("/api/v1/conflicts", json={"plan_layer": "XZQ"})
     assert missing.status_code == 400 and "YDYHFLDM" in missing.json()["message"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Listing jobs
+# --------------------------------------------------------------------------------------------------
+
+
+def seed_job(engine: Engine, kind: str, status: str, created_by: str, minutes_ago: int) -> str:
+    """A job row as a runner would have left it, ``minutes_ago`` old (never queued: a runner would take it)."""
+    assert status != "queued"
+    with engine.begin() as conn:
+        job_id = conn.execute(
+            text(
+                "INSERT INTO job (kind, status, created_by, created_at, started_at, heartbeat_at, finished_at,"
+                " progress_done, progress_total, summary, error)"
+                " VALUES (:kind, :status, :by, now() - make_interval(mins => :ago), now(), now(),"
+                " CASE WHEN :status = 'running' THEN NULL ELSE now() END, 1, 2,"
+                " CASE WHEN :status = 'succeeded' THEN CAST('{\"n\": 1}' AS jsonb) END,"
+                " CASE WHEN :status = 'failed' THEN 'boom' END) RETURNING id"
+            ),
+            {"kind": kind, "status": status, "by": created_by, "ago": minutes_ago},
+        ).scalar_one()
+    return str(job_id)
+
+
+def test_list_jobs_in_the_core_newest_first_with_filters_and_pages(engine: Engine) -> None:
+    with engine.begin() as conn:  # no runner here: a queued job stays queued
+        queued = str(jobs.create_job(conn, kind="batch_check", params={}, created_by="a", progress_total=3))
+    older = [
+        seed_job(engine, "conflicts", "succeeded", "a", 30),
+        seed_job(engine, "batch_check", "failed", "b", 20),
+        seed_job(engine, "conflicts", "running", "b", 10),
+    ]
+    everything = jobs.list_jobs(engine)
+    assert [j["id"] for j in everything["items"]] == [queued, *reversed(older)]
+    assert (everything["total"], everything["limit"], everything["offset"]) == (4, 50, 0)
+    assert everything["items"][0] == jobs.get_job(engine, queued)  # the same document as one job gets
+
+    assert [j["id"] for j in jobs.list_jobs(engine, kind="conflicts")["items"]] == [older[2], older[0]]
+    assert [j["id"] for j in jobs.list_jobs(engine, status="queued")["items"]] == [queued]
+    assert [j["id"] for j in jobs.list_jobs(engine, created_by="b")["items"]] == [older[2], older[1]]
+    assert jobs.list_jobs(engine, kind="batch_check", status="failed", created_by="a")["total"] == 0
+    assert jobs.list_jobs(engine, created_by="' OR TRUE --")["total"] == 0  # a bound value, not SQL
+
+    page = jobs.list_jobs(engine, limit=3, offset=2)
+    assert (page["total"], [j["id"] for j in page["items"]]) == (4, [older[1], older[0]])
+    with pytest.raises(PlatformError, match="unknown job kind"):
+        jobs.list_jobs(engine, kind="nope")
+    with pytest.raises(PlatformError, match="unknown job status"):
+        jobs.list_jobs(engine, status="done")
+    with pytest.raises(PlatformError, match="limit"):
+        jobs.list_jobs(engine, limit=0)
+
+
+def test_list_jobs_over_http_with_links_filters_and_mine(client: TestClient, county: Engine) -> None:
+    alice = auth_headers(county, "planner", "planner-alice")
+    bob = auth_headers(county, "planner", "planner-bob")
+    submitted = client.post("/api/v1/conflicts", json={}, headers=alice)
+    assert submitted.status_code == 202, submitted.text
+    run_jobs(client, submitted.json()["id"])
+    mine = submitted.json()["id"]
+    seeded = {
+        "old-batch": seed_job(county, "batch_check", "succeeded", "key:审批系统", 60),
+        "bob-failed": seed_job(county, "conflicts", "failed", "planner-bob", 50),
+        "bob-running": seed_job(county, "conflicts", "running", "planner-bob", 40),
+    }
+
+    listed = client.get("/api/v1/jobs")
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["total"] == 4 and (body["limit"], body["offset"]) == (50, 0)
+    assert [j["id"] for j in body["items"]] == [mine, seeded["bob-running"], seeded["bob-failed"], seeded["old-batch"]]
+    assert body["items"][0]["created_by"] == "planner-alice"  # the principal name of whoever submitted it
+    for item in body["items"]:
+        assert item == client.get(f"/api/v1/jobs/{item['id']}").json()  # the single-job document, links included
+    assert body["items"][-1]["links"]["checks"] == f"/api/v1/checks?job_id={seeded['old-batch']}"
+    assert body["items"][0]["links"]["geojson"] == f"/api/v1/conflicts/{mine}/features.geojson"
+
+    def ids(params: dict[str, Any], headers: dict[str, str] | None = None) -> list[str]:
+        response = client.get("/api/v1/jobs", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [j["id"] for j in response.json()["items"]]
+
+    assert ids({"kind": "batch_check"}) == [seeded["old-batch"]]
+    assert ids({"kind": "conflicts", "status": "failed"}) == [seeded["bob-failed"]]
+    assert ids({"status": "succeeded"}) == [mine, seeded["old-batch"]]
+    assert ids({"mine": "true"}, alice) == [mine]
+    assert ids({"mine": "true", "kind": "conflicts"}, bob) == [seeded["bob-running"], seeded["bob-failed"]]
+    assert ids({"mine": "false"}, bob) == ids({})  # everyone's
+    assert ids({"mine": "true"}) == []  # the admin of the client fixture submitted nothing
+
+    page = client.get("/api/v1/jobs", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 4 and (page["limit"], page["offset"]) == (2, 1)
+    assert [j["id"] for j in page["items"]] == [seeded["bob-running"], seeded["bob-failed"]]
+    beyond = client.get("/api/v1/jobs", params={"offset": 2**31 - 1}).json()
+    assert beyond["total"] == 4 and beyond["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"kind": "import"}, "kind"),
+        ({"kind": "conflicts' OR '1'='1"}, "kind"),
+        ({"status": "done"}, "status"),
+        ({"mine": "perhaps"}, "mine"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"offset": 2**31}, "offset"),
+    ],
+)
+def test_bad_job_list_queries_are_422(client: TestClient, params: dict[str, Any], field: str) -> None:
+    response = client.get("/api/v1/jobs", params=params)
+    assert response.status_code == 422, response.text
+    assert [d["loc"] for d in response.json()["detail"]] == [["query", field]]
+
+
+def test_job_list_needs_checks_read(client: TestClient, county: Engine) -> None:
+    anonymous = TestClient(client.app)  # the same app (and state), no credentials
+    assert anonymous.get("/api/v1/jobs").status_code == 401
+    assert client.get("/api/v1/jobs", headers=auth_headers(county, "viewer")).status_code == 403
+    schema = client.get("/openapi.json").json()["paths"]["/api/v1/jobs"]["get"]
+    enums = {p["name"]: p["schema"].get("anyOf", [{}])[0].get("enum") for p in schema["parameters"]}
+    assert tuple(enums["kind"]) == jobs.JOB_KINDS and tuple(enums["status"]) == jobs.JOB_STATUSES
+    assert "任务列表" in schema["summary"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ class NewApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["不动产登记审批系统"])
     scopes: list[str] | None = Field(default=None, description="default: every approval-system permission")
     expires_at: UtcDateTime | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=0, description="0: unlimited; default: the setting")
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="0: unlimited; default: the setting"
+    )
 
 
 AdminDep = Annotated[Principal, requires(USERS_ADMIN)]

@@ -26,10 +26,10 @@ from gis_platform.analysis.conflicts import (
 )
 from gis_platform.audit import AuditEntry, record_now
 from gis_platform.errors import ParcelError
-from gis_platform.jobs import get_job
+from gis_platform.jobs import get_job, list_jobs
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
-from ..schemas import EXAMPLE_PARCEL
+from ..schemas import EXAMPLE_PARCEL, MAX_OFFSET
 from ..security import request_actor, requires
 from ..uploads import save_upload
 
@@ -187,6 +187,27 @@ async def submit_batch(
     options = replace(BatchOptions.from_params(body.model_dump(exclude={"parcels", "crs"})), created_by=principal.name)
     job = await run_in_threadpool(submit_batch_geojson, engine, catalog, body.parcels, crs=body.crs, options=options)
     return await _audited(request, principal, "batch.submit", job)
+
+
+@router.get(
+    "/api/v1/jobs",
+    summary="任务列表 (最新在前) / background jobs, newest first, by kind, status or submitter",
+)
+def read_jobs(
+    engine: EngineDep,
+    principal: Annotated[Principal, requires(CHECKS_READ)],
+    kind: Annotated[Literal["batch_check", "conflicts"] | None, Query(description="job kind")] = None,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed"] | None, Query(description="job status")
+    ] = None,
+    mine: Annotated[bool, Query(description="only the jobs the caller submitted")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    page = list_jobs(
+        engine, kind=kind, status=status, created_by=principal.name if mine else None, limit=limit, offset=offset
+    )
+    return {**page, "items": [_document(job) for job in page["items"]]}
 
 
 @router.get(

@@ -21,7 +21,7 @@ from gis_platform.catalog import Catalog
 from gis_platform.jobs import run_pending_jobs
 from gis_platform.rules import load_rules
 
-from .conftest import FARMLAND, TOWN_A, PageLog, Server, screenshot
+from .conftest import FARMLAND, TOWN_A, NewPage, PageLog, Server, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
@@ -444,17 +444,46 @@ def test_export_png_contains_the_vector_tiles(page: tuple[Page, PageLog], server
     assert_clean(log)
 
 
-def test_conflicts_view_runs_a_job_and_shows_the_summary(
-    page: tuple[Page, PageLog], server: Server, catalog: Catalog
+def test_conflicts_view_lists_the_countys_analyses_and_runs_a_job(
+    new_page: NewPage, server: Server, catalog: Catalog
 ) -> None:
-    pg, log = page
+    rules = load_rules(server.settings.layers_dir, catalog)
+    # another planner, on another computer, ran an analysis: the server's list shows it to everyone
+    other, other_log = new_page("planner", username="planner-wang")
+    started = other.context.request.post(server.url + "/api/v1/conflicts", data={})
+    assert started.status == 202, started.text()
+    theirs = started.json()["id"]
+    run_pending_jobs(server.engine, catalog, rules, server.settings)
+
+    pg, log = new_page("admin")
+    me = pg.context.request.get(server.url + "/api/v1/auth/me").json()["name"]
     open_map(pg, server)
+    assert pg.evaluate("Object.keys(localStorage).filter((k) => k.includes('conflict'))") == []
     pg.locator('[data-tab="conflicts"]').click()
+    their_row = pg.locator(f'.jobs tr[data-job="{theirs}"]')
+    their_row.wait_for()
+    assert their_row.locator('[data-col="by"]').inner_text() == "planner-wang"
+    their_row.locator('[data-col="status"]:has-text("已完成")').wait_for(timeout=15_000)
+    their_row.click()  # opens it: its summary and its polygons on the map
+    pg.locator(".conflict-summary").wait_for(timeout=15_000)
+    their_summary = server.get(f"/api/v1/conflicts/{theirs}")["summary"]
+    assert str(their_summary["feature_count"]) in pg.locator(".conflict-output p.small").first.inner_text()
+    assert their_row.get_attribute("aria-current") == "true"
+
     with pg.expect_response(lambda r: r.url.endswith("/api/v1/conflicts") and r.status == 202) as answer:
         pg.locator('[data-action="run-conflicts"]').click()
     job_id = answer.value.json()["id"]
     # the app's job runner may have taken the job already; run it here if it is still queued (the page polls)
-    run_pending_jobs(server.engine, catalog, load_rules(server.settings.layers_dir, catalog), server.settings)
+    run_pending_jobs(server.engine, catalog, rules, server.settings)
+    rows = pg.locator(".jobs tr[data-job]")
+    pg.locator(f'.jobs tr[data-job="{job_id}"] [data-col="status"]:has-text("已完成")').wait_for(timeout=15_000)
+    listed = server.get("/api/v1/jobs?kind=conflicts")
+    assert [r.get_attribute("data-job") for r in rows.all()] == [j["id"] for j in listed["items"]]  # newest first
+    assert listed["items"][0]["id"] == job_id and theirs in [j["id"] for j in listed["items"]]
+    mine_row = pg.locator(f'.jobs tr[data-job="{job_id}"]')
+    assert mine_row.get_attribute("aria-current") == "true"
+    assert mine_row.locator('[data-col="by"]').inner_text() == f"{me} （我）"
+
     table = pg.locator(".conflict-summary")
     table.wait_for(timeout=15_000)
     summary = server.get(f"/api/v1/conflicts/{job_id}")["summary"]
@@ -463,9 +492,18 @@ def test_conflicts_view_runs_a_job_and_shows_the_summary(
     row = table.locator(f'tbody tr[data-township="{farmland_rows[0]["township_code"]}"]').first
     assert "城关镇" in row.inner_text()
     assert shown_figures(row) == farmland_rows[0]["area"]
-    assert pg.locator(".jobs [data-job]").count() == 1
     screenshot(pg, "08-conflicts")
+
+    # only mine: the other planner's analysis leaves the list; the other planner sees both
+    pg.locator('.conflict-jobs [data-filter="mine"]').check()
+    pg.locator(f'.jobs tr[data-job="{theirs}"]').wait_for(state="detached")
+    assert pg.locator(f'.jobs tr[data-job="{job_id}"]').count() == 1
+    open_map(other, server)
+    other.locator('[data-tab="conflicts"]').click()
+    other.locator(f'.jobs tr[data-job="{job_id}"]').wait_for()
+    assert other.locator(f'.jobs tr[data-job="{job_id}"] [data-col="by"]').inner_text() == me
     assert_clean(log)
+    assert_clean(other_log)
 
 
 def test_dashboard_shows_the_api_numbers(page: tuple[Page, PageLog], server: Server) -> None:

@@ -163,6 +163,7 @@ export const urls = {
   check: (id) => `/api/v1/checks/${encodeURIComponent(id)}`,
   reportHtml: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.html`,
   reportPdf: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.pdf`,
+  jobs: '/api/v1/jobs',
   conflicts: '/api/v1/conflicts',
   conflict: (id) => `/api/v1/conflicts/${encodeURIComponent(id)}`,
   conflictFeatures: (id) => `/api/v1/conflicts/${encodeURIComponent(id)}/features.geojson`,

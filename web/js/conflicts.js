@@ -1,58 +1,103 @@
 // Conflicts view: run a plan-vs-red-lines analysis as a job, follow it, show its polygons as a layer
-// and its summary by township. Job ids started here are remembered in this browser.
+// and its summary by township. The list of analyses is the county's, from the server (GET /api/v1/jobs,
+// newest first, with who ran each): another planner's analyses, or one's own from another computer, show too.
 import { api, urls } from './api.js';
-import { $, esc, fmt, html, setHtml } from './dom.js';
-import { lang, onLangChange, pick, t } from './i18n.js';
+import { $, esc, fmt, html, localDateTime, setHtml } from './dom.js';
+import { currentPrincipal } from './auth.js';
+import { onLangChange, pick, t } from './i18n.js';
 import { areaCells, verdictBadge } from './checkresult.js';
 import { L } from './vendor.js';
 
-const KEY = 'gis-platform.conflict-jobs';
 const LEVEL_COLOURS = { 禁止: '#CF1322', 有条件: '#FA8C16', 通过: '#389E0D' };
+const PAGE = 10;
+const LIST_POLL_MS = 3000; // while an analysis in the list is queued or running and the panel is open
+const active = (job) => job && (job.status === 'queued' || job.status === 'running');
 
-function remembered() {
-  try {
-    return JSON.parse(window.localStorage.getItem(KEY) || '[]').filter((x) => typeof x === 'string');
-  } catch {
-    return [];
-  }
-}
-
-function remember(id) {
-  const ids = [id, ...remembered().filter((x) => x !== id)].slice(0, 20);
-  try {
-    window.localStorage.setItem(KEY, JSON.stringify(ids));
-  } catch {
-    /* ignore */
-  }
+// Earlier versions remembered the jobs started in this browser; the server's list replaces that.
+try {
+  window.localStorage.removeItem('gis-platform.conflict-jobs');
+} catch {
+  /* ignore */
 }
 
 export function createConflicts(map, config, renderer, panel) {
   const jobsBox = $('.conflict-jobs', panel);
   const output = $('.conflict-output', panel);
   const errorBox = $('[data-error-for="conflicts"]', panel);
-  const jobs = new Map(); // id → job document
+  let page = null; // {total, limit, offset, items} of GET /api/v1/jobs?kind=conflicts
+  let listError = null;
+  let offset = 0;
+  let onlyMine = false;
   let current = null; // {job, collection}
   let layer = null;
-  let timer = null;
+  let timer = null; // polls the job being shown
+  let listTimer = null; // reloads the list while one of its analyses is under way
+  let loading = null; // the list request in flight
+
+  function statusText(job) {
+    const percent = job.status === 'running' && job.progress && job.progress.percent !== null ? ` ${job.progress.percent}%` : '';
+    return `${t(`job.${job.status}`)}${percent}`;
+  }
 
   function renderJobs() {
-    const ids = remembered();
-    if (!ids.length) {
-      setHtml(jobsBox, html`<p class="muted small">${t('conflicts.noJobs')}</p>`);
+    const me = currentPrincipal();
+    const filter = html`<label class="small"><input type="checkbox" data-filter="mine" ${onlyMine ? html`checked` : ''}> ${t('conflicts.mine')}</label>`;
+    if (listError) {
+      setHtml(jobsBox, html`${filter}<p class="error">${listError}</p>`);
       return;
     }
-    const locale = lang() === 'zh' ? 'zh-CN' : 'en-GB';
-    setHtml(jobsBox, html`<ul class="jobs">${ids.map((id) => {
-      const job = jobs.get(id);
-      const status = job ? job.status : 'unknown';
-      return html`<li><button type="button" class="link" data-job="${id}">${job ? new Date(job.created_at).toLocaleString(locale) : id.slice(0, 8)}</button>
-        <span class="status status-${status}">${t(`job.${status}`)}${job && job.status === 'running' && job.progress?.percent !== null ? ` ${job.progress.percent}%` : ''}</span></li>`;
-    })}</ul>`);
+    if (!page) {
+      setHtml(jobsBox, html`${filter}<p class="muted small">${t('common.loading')}</p>`);
+      return;
+    }
+    if (!page.items.length) {
+      setHtml(jobsBox, html`${filter}<p class="muted small">${t('conflicts.noJobs')}</p>`);
+      return;
+    }
+    const shown = current && current.job.id;
+    setHtml(jobsBox, html`${filter}
+      <div class="scroll-x"><table class="data small history jobs">
+        <thead><tr><th>${t('conflicts.time')}</th><th>${t('conflicts.status')}</th><th>${t('conflicts.by')}</th></tr></thead>
+        <tbody>${page.items.map((job) => html`
+          <tr data-job="${job.id}" tabindex="0" title="${t('conflicts.open')}" ${job.id === shown ? html`aria-current="true" class="selected"` : ''}>
+            <td>${job.id === shown ? html`<b>${localDateTime(job.created_at)}</b>` : localDateTime(job.created_at)}</td>
+            <td><span class="status status-${job.status}" data-col="status">${statusText(job)}</span></td>
+            <td data-col="by">${job.created_by}${me && me.name === job.created_by ? html` <span class="muted">${t('conflicts.me')}</span>` : ''}</td>
+          </tr>`)}</tbody>
+      </table></div>
+      ${page.total > PAGE ? html`<div class="pager">
+        <button type="button" data-page="-1" ${offset === 0 ? html`disabled` : ''}>‹</button>
+        <span class="small">${t('history.range', { from: offset + 1, to: offset + page.items.length, total: page.total })}</span>
+        <button type="button" data-page="1" ${offset + PAGE >= page.total ? html`disabled` : ''}>›</button>
+      </div>` : ''}`);
+  }
+
+  /** The county's analyses from the server (this page of them), newest first. */
+  async function reload() {
+    clearTimeout(listTimer);
+    const request = api.get(urls.jobs, { kind: 'conflicts', mine: onlyMine ? 'true' : null, limit: PAGE, offset });
+    loading = request;
+    try {
+      const next = await request;
+      if (loading !== request) return; // a newer request replaced this one
+      page = next;
+      listError = null;
+      if (offset > 0 && !page.items.length && page.total) {
+        offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
+        reload();
+        return;
+      }
+    } catch (err) {
+      if (loading !== request) return;
+      listError = t('conflicts.listFailed', { message: err.message });
+    }
+    renderJobs();
+    if (!listError && page.items.some(active) && !panel.hidden) listTimer = setTimeout(reload, LIST_POLL_MS);
   }
 
   async function refresh(id) {
     const job = await api.get(urls.conflict(id));
-    jobs.set(id, job);
+    if (page) page = { ...page, items: page.items.map((j) => (j.id === id ? job : j)) };
     return job;
   }
 
@@ -143,9 +188,8 @@ export function createConflicts(map, config, renderer, panel) {
     errorBox.hidden = true;
     try {
       const job = await api.post(urls.conflicts, {});
-      remember(job.id);
-      jobs.set(job.id, job);
-      await show(job.id);
+      offset = 0; // the new analysis is the newest: on the first page
+      await Promise.all([reload(), show(job.id)]);
     } catch (err) {
       errorBox.textContent = err.message;
       errorBox.hidden = false;
@@ -153,22 +197,37 @@ export function createConflicts(map, config, renderer, panel) {
       button.disabled = false;
     }
   });
+  const open = (id) => show(id).catch((err) => {
+    errorBox.textContent = err.message;
+    errorBox.hidden = false;
+  });
   jobsBox.addEventListener('click', (e) => {
-    const b = e.target.closest('[data-job]');
-    if (b) show(b.dataset.job).catch((err) => {
-      errorBox.textContent = err.message;
-      errorBox.hidden = false;
-    });
+    const pager = e.target.closest('[data-page]');
+    if (pager) {
+      offset = Math.max(0, offset + Number(pager.dataset.page) * PAGE);
+      reload();
+      return;
+    }
+    const row = e.target.closest('[data-job]');
+    if (row) open(row.dataset.job);
+  });
+  jobsBox.addEventListener('keydown', (e) => {
+    const row = e.target.closest('[data-job]');
+    if (row && e.key === 'Enter') open(row.dataset.job);
+  });
+  jobsBox.addEventListener('change', (e) => {
+    if (e.target.matches('[data-filter="mine"]')) {
+      onlyMine = e.target.checked;
+      offset = 0;
+      reload();
+    }
   });
 
-  async function loadRemembered() {
-    for (const id of remembered()) await refresh(id).catch(() => null);
-    renderJobs();
-  }
   onLangChange(() => {
     renderJobs();
     renderOutput();
   });
   renderJobs();
-  return { loadRemembered, show, clear: () => layer && layer.remove() };
+  // loadRemembered: the name main.js calls when the tab opens (the list is the server's now)
+  return { reload, loadRemembered: reload, show, clear: () => layer && layer.remove() };
 }
