@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from .db import conditions, fetch_page
+
 ACTOR_KINDS = ("user", "api_key", "anonymous", "cli", "system")
 OUTCOMES = ("ok", "denied", "failed")
 EXPORT_COLUMNS = (
@@ -113,20 +115,13 @@ class AuditFilter:
     offset: int = 0
 
     def where(self) -> tuple[str, dict[str, Any]]:
-        clauses: list[str] = []
-        params: dict[str, Any] = {}
-        for column, op, value in (
-            ("at", ">=", self.since),
-            ("at", "<", self.until),
-            ("actor", "=", self.actor),
-            ("action", "=", self.action),
-            ("outcome", "=", self.outcome),
-        ):
-            if value is not None:
-                name = f"p{len(params)}"
-                clauses.append(f"{column} {op} :{name}")
-                params[name] = value
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return conditions(
+            ("since", self.since, "at >= :since"),
+            ("until", self.until, "at < :until"),
+            ("actor", self.actor, "actor = :actor"),
+            ("action", self.action, "action = :action"),
+            ("outcome", self.outcome, "outcome = :outcome"),
+        )
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
@@ -138,15 +133,17 @@ def _row_dict(row: Any) -> dict[str, Any]:
 def list_events(engine: Engine, filters: AuditFilter) -> dict[str, Any]:
     where, params = filters.where()
     with engine.connect() as conn:
-        total = conn.execute(text(f"SELECT count(*) FROM audit_event{where}"), params).scalar_one()
-        rows = conn.execute(
-            text(
-                f"SELECT {', '.join(EXPORT_COLUMNS)} FROM audit_event{where}"
-                " ORDER BY id DESC LIMIT :limit OFFSET :offset"
-            ),
-            {**params, "limit": filters.limit, "offset": filters.offset},
+        total, rows = fetch_page(
+            conn,
+            columns=", ".join(EXPORT_COLUMNS),
+            table="audit_event",
+            where=where,
+            params=params,
+            order_by="id DESC",
+            limit=filters.limit,
+            offset=filters.offset,
         )
-        return {"total": total, "limit": filters.limit, "offset": filters.offset, "items": [_row_dict(r) for r in rows]}
+    return {"total": total, "limit": filters.limit, "offset": filters.offset, "items": [_row_dict(r) for r in rows]}
 
 
 def export_csv(engine: Engine, filters: AuditFilter) -> Iterator[str]:
@@ -158,7 +155,7 @@ def export_csv(engine: Engine, filters: AuditFilter) -> Iterator[str]:
     writer.writerow(EXPORT_COLUMNS)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=2000).execute(
-            text(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM audit_event{where} ORDER BY id"), params
+            text(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM audit_event WHERE {where} ORDER BY id"), params
         )
         for row in result:
             item = _row_dict(row)

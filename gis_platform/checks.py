@@ -32,6 +32,7 @@ from .analysis.overlay import buffer_parcel as grow_parcel
 from .analysis.parcel import Parcel
 from .audit import Actor, AuditEntry, entry_params
 from .catalog import Catalog, Layer
+from .db import conditions, fetch_page
 from .errors import NotFoundError, ParcelError, UnknownLandUseError, UnknownLayerError
 from .rules import CheckFacts, LayerFacts, RuleSet, evaluate
 from .settings import Settings
@@ -395,37 +396,29 @@ class CheckFilter:
 
 
 def list_checks(engine: Engine, filters: CheckFilter) -> dict[str, Any]:
-    where = ["TRUE"]
-    params: dict[str, Any] = {"limit": filters.limit, "offset": filters.offset}
-    simple = (
+    box = dict(zip(("x0", "y0", "x1", "y1"), filters.bbox, strict=True)) if filters.bbox else {}
+    where, params = conditions(
         ("dfrom", filters.date_from, "created_at >= :dfrom"),
         ("dto", filters.date_to, "created_at < :dto"),
-        ("verdict", filters.verdict, "verdict = :verdict"),
-        ("pnum", filters.project_number, "project_number = :pnum"),
+        ("verdict", filters.verdict or None, "verdict = :verdict"),
+        ("pnum", filters.project_number or None, "project_number = :pnum"),
         ("job", filters.job_id, "job_id = :job"),
+        ("x0", box.get("x0"), "geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"),
     )
-    for name, value, clause in simple:
-        if value:
-            where.append(clause)
-            params[name] = value
-    if filters.bbox:
-        where.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
-        params.update(dict(zip(("x0", "y0", "x1", "y1"), filters.bbox, strict=True)))
-    clause = " AND ".join(where)
+    params.update(box)
     with engine.connect() as conn:
-        total = conn.execute(text(f"SELECT count(*) FROM check_record WHERE {clause}"), params).scalar_one()
-        rows = (
-            conn.execute(
-                text(
-                    "SELECT id, created_at, created_by, source, project_name, project_number, parcel_label,"
-                    " land_use_code, verdict, area_model, parcel_area_m2, data_versions FROM check_record"
-                    f" WHERE {clause} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
-                ),
-                params,
-            )
-            .mappings()
-            .all()
+        total, found = fetch_page(
+            conn,
+            columns="id, created_at, created_by, source, project_name, project_number, parcel_label,"
+            " land_use_code, verdict, area_model, parcel_area_m2, data_versions",
+            table="check_record",
+            where=where,
+            params=params,
+            order_by="created_at DESC, id",
+            limit=filters.limit,
+            offset=filters.offset,
         )
+    rows = [row._mapping for row in found]
     items = [
         {
             **{k: v for k, v in r.items() if k not in ("id", "created_at", "parcel_area_m2")},

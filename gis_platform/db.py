@@ -90,3 +90,33 @@ def is_database_unavailable(error: BaseException | None) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def conditions(*terms: tuple[str, Any, str]) -> tuple[str, dict[str, Any]]:
+    """A WHERE condition and its parameters from ``(name, value, clause)`` terms, keeping those whose value is set.
+
+    Each ``clause`` is fixed SQL naming ``:name``; the value is only ever a bound parameter. With no term set the
+    condition is ``TRUE``.
+    """
+    kept = [(name, value, clause) for name, value, clause in terms if value is not None]
+    return " AND ".join(clause for _, _, clause in kept) or "TRUE", {name: value for name, value, _ in kept}
+
+
+def fetch_page(
+    conn: Connection,
+    *,
+    columns: str,
+    table: str,
+    where: str,
+    params: dict[str, Any],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Any]]:
+    """How many rows of ``table`` match ``where`` in all, and one page of them in ``order_by`` order."""
+    total = conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar_one()
+    rows = conn.execute(
+        text(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order_by} LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    ).all()
+    return int(total), list(rows)

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from .catalog import Catalog
-from .db import is_database_unavailable
+from .db import conditions, fetch_page, is_database_unavailable
 from .errors import NotFoundError, PlatformError
 from .rules import RuleSet
 from .settings import Settings
@@ -179,26 +179,20 @@ def list_jobs(
         raise PlatformError(f"unknown job status {status!r} (known: {', '.join(JOB_STATUSES)})")
     if limit < 1 or offset < 0:
         raise PlatformError(f"limit must be at least 1 and offset at least 0 (got limit {limit}, offset {offset})")
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    where = ["TRUE"]  # fixed clauses only: every value is a bound parameter
-    for name, value, condition in (
-        ("kind", kind, "kind = :kind"),
-        ("status", status, "status = :status"),
-        ("by", created_by, "created_by = :by"),
-    ):
-        if value is not None:
-            where.append(condition)
-            params[name] = value
-    clause = " AND ".join(where)
+    where, params = conditions(
+        ("kind", kind, "kind = :kind"), ("status", status, "status = :status"), ("by", created_by, "created_by = :by")
+    )
     with engine.connect() as conn:
-        total = conn.execute(text(f"SELECT count(*) FROM job WHERE {clause}"), params).scalar_one()
-        rows = conn.execute(
-            text(
-                f"SELECT {_JOB_COLUMNS} FROM job WHERE {clause}"
-                " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        ).all()
+        total, rows = fetch_page(
+            conn,
+            columns=_JOB_COLUMNS,
+            table="job",
+            where=where,
+            params=params,
+            order_by="created_at DESC, id DESC",
+            limit=limit,
+            offset=offset,
+        )
     return {"total": total, "limit": limit, "offset": offset, "items": [job_document(row) for row in rows]}
 
 
