@@ -4,6 +4,8 @@ Run: ``scripts/bench.sh checks`` (loads the benchmark county through the import 
 database, starts ``gis-platform serve --workers 2`` on a loopback port, and measures in the same run):
 
 - (a) bare SQL: the same red-line overlay (union area per layer) straight through psycopg2;
+- (a2) the check in process: the service's own ``run_check`` (parse, overlay, rules, stored document and audit
+  entry, one transaction) called directly, no HTTP — what the service does before HTTP adds its part;
 - (b) geopandas: the parcel overlaid with the red-line layers already in memory (spatial index + intersection);
 - (c) the platform over HTTP: one client, keep-alive, the full check document and stored record, on the same
   three red-line layers as (a) and (b), and once more on every check layer (三调 地类统计, plan, hazards too);
@@ -116,6 +118,43 @@ def bench_bare_sql(conn: Any, versions: dict[str, int], parcels: list[shapely.Po
                 cur.execute(BARE_SQL, (wkb, versions[code]))
                 cur.fetchone()
             times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def bench_in_process(url: str, bodies: list[dict[str, Any]]) -> list[float]:
+    """(a2) ``run_check`` as the check route calls it, in this process: the check's own work without HTTP."""
+    from gis_platform.analysis.parcel import parcels_from_geojson
+    from gis_platform.audit import Actor
+    from gis_platform.catalog import load_catalog
+    from gis_platform.checks import CheckRequest, run_check
+    from gis_platform.db import make_engine
+    from gis_platform.rules import load_rules
+    from gis_platform.settings import Settings
+
+    settings = Settings(database_url=url)
+    engine = make_engine(settings, pool_size=1)
+    catalog = load_catalog(settings.layers_dir)
+    rules = load_rules(settings.layers_dir, catalog)
+    actor = Actor(name="key:bench", kind="api_key", role="approval", ip="127.0.0.1")
+    times = []
+    try:
+        for body in bodies:
+            started = time.perf_counter()
+            parcel = parcels_from_geojson(
+                body["geometry"], "EPSG:4490", max_vertices=settings.max_parcel_vertices, max_parcels=1
+            )[0]
+            request = CheckRequest(
+                parcel=parcel,
+                layers=tuple(body["layers"]),
+                land_use_code=body["land_use"],
+                source="bench",
+                created_by=actor.name,
+                actor=actor,
+            )
+            run_check(engine, catalog, rules, settings, request)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        engine.dispose()
     return times
 
 
@@ -297,6 +336,8 @@ def main() -> None:
     bench_bare_sql(conn, versions, parcels[:20])  # warm the cache
     sql_times = bench_bare_sql(conn, versions, parcels)
     gpd_times, gpd_load_s = bench_geopandas(url, versions, parcels)
+    bench_in_process(url, bodies[:20])  # warm
+    in_process_times = bench_in_process(url, bodies)
     headers = api_headers(url)
     server = start_server(url, args.port, args.workers)
     try:
@@ -311,15 +352,19 @@ def main() -> None:
         server.wait(timeout=30)
 
     sql, http, gp, every = summary(sql_times), summary(http_times), summary(gpd_times), summary(full_times)
+    in_process = summary(in_process_times)
     result = {
         "benchmark": "parcel check (100-vertex, ~300 m) against the red lines of the benchmark county",
         "parcels": len(parcels),
         "layer_versions": {code: versions[code] for code in RED_LINES},
         "bare_sql_red_lines": sql,
         "geopandas_in_memory_red_lines": {**gp, "load_s": round(gpd_load_s, 2)},
+        "in_process_check_red_lines": in_process,
         "http_check_red_lines": http,
         "http_check_all_check_layers": every,
         "http_over_bare_sql_p50": round(http["p50_ms"] / sql["p50_ms"], 2),
+        "http_over_in_process_check_p50": round(http["p50_ms"] / in_process["p50_ms"], 2),
+        "in_process_check_over_bare_sql_p50": round(in_process["p50_ms"] / sql["p50_ms"], 2),
         "throughput": throughput,
         "batch": batch,
         "worker_rss_mib": rss,
