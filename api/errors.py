@@ -6,7 +6,7 @@ import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -36,7 +36,10 @@ def status_for(error: errors.PlatformError) -> int:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.PlatformError)
-    async def platform_error(_request: Request, exc: errors.PlatformError) -> JSONResponse:
+    async def platform_error(request: Request, exc: errors.PlatformError) -> Response:
+        if isinstance(exc, accounts.AuthenticationError) and _browser_navigation(request):
+            # a report link opened after the session ended: back to the map, which asks for the login first
+            return RedirectResponse("/", status_code=303)
         return JSONResponse(exc.to_dict(), status_code=status_for(exc), headers=_headers(exc))
 
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
@@ -93,3 +96,12 @@ def _headers(exc: errors.PlatformError) -> dict[str, str] | None:
     if isinstance(exc, accounts.RateLimitExceeded):
         return {"Retry-After": str(exc.details.get("retry_after_s", 60))}
     return None
+
+
+def _browser_navigation(request: Request) -> bool:
+    """A page the browser navigates to (a report link), not a script's or the web map's fetch."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and request.headers.get("sec-fetch-mode", "navigate") == "navigate"
+    )

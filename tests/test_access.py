@@ -399,3 +399,12 @@ def test_responses_carry_security_headers(app_client: TestClient) -> None:
         headers = app_client.get(path).headers
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "SAMEORIGIN" and headers["referrer-policy"] == "same-origin"
+
+
+def test_a_report_link_opened_without_a_session_goes_back_to_the_login(app_client: TestClient) -> None:
+    url = "/api/v1/checks/00000000-0000-0000-0000-000000000000/report.html"
+    page = app_client.get(url, headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/"
+    fetched = app_client.get(url, headers={"Accept": "text/html", "Sec-Fetch-Mode": "cors"}, follow_redirects=False)
+    assert fetched.status_code == 401  # the web map's own fetches still get the JSON 401
+    assert app_client.get(url, follow_redirects=False).status_code == 401  # scripts too
