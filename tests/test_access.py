@@ -408,3 +408,35 @@ def test_a_report_link_opened_without_a_session_goes_back_to_the_login(app_clien
     fetched = app_client.get(url, headers={"Accept": "text/html", "Sec-Fetch-Mode": "cors"}, follow_redirects=False)
     assert fetched.status_code == 401  # the web map's own fetches still get the JSON 401
     assert app_client.get(url, follow_redirects=False).status_code == 401  # scripts too
+
+
+def test_demo_accounts_are_labelled_private_and_kept_while_valid(
+    engine: Engine, settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import stat
+
+    from gis_platform.cli_admin import ensure_demo_accounts
+
+    monkeypatch.setenv("GIS_DATABASE_URL", settings.database_url)
+    path = tmp_path / "var" / "demo-credentials.json"
+    first = ensure_demo_accounts(engine, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert {(a["username"], a["role"]) for a in first["accounts"]} == {
+        ("demo-admin", "admin"), ("demo-planner", "planner"), ("demo-viewer", "viewer")
+    }  # fmt: skip
+    for account in first["accounts"]:
+        user = accounts.verify_login(engine, account["username"], account["password"])
+        assert "DEMO" in user["display_name"] and user["role"] == account["role"]
+    key = first["api_key"]["secret"]
+    assert accounts.Authenticator(engine, settings).principal(key).role == "approval"
+
+    again = ensure_demo_accounts(engine, path)  # still valid: nothing changes
+    assert again["accounts"] == first["accounts"] and again["api_key"]["secret"] == key
+    assert json.loads(path.read_text(encoding="utf-8")) == again
+
+    accounts.update_user(engine, settings, "demo-viewer", actor=cli_actor(), password="Changed-by-someone-1")
+    repaired = ensure_demo_accounts(engine, path)  # a changed password is replaced and written down
+    viewer = next(a for a in repaired["accounts"] if a["username"] == "demo-viewer")
+    assert viewer["password"] != "Changed-by-someone-1"
+    accounts.verify_login(engine, "demo-viewer", viewer["password"])
