@@ -115,3 +115,11 @@ def test_like_wildcards_are_literal(engine: Engine, catalog: Catalog, client: Te
     labels = [r["label"] for r in search(engine, catalog, "A_1")]
     assert len(labels) == 1 and "A_1" in labels[0]  # not AB1
     assert json.dumps(search(engine, catalog, "ab1"), ensure_ascii=False).count("AB1") == 1
+
+
+def test_a_viewer_finds_places_but_not_past_checks(client: TestClient, engine: Engine) -> None:
+    viewer = auth_headers(engine, "viewer")
+    found = client.get("/api/v1/search", params={"q": "2026-XM"}, headers=viewer)
+    assert found.status_code == 200 and found.json() == []  # an admin finds the two checks (test above)
+    towns = client.get("/api/v1/search", params={"q": "城关"}, headers=viewer).json()
+    assert [r["kind"] for r in towns] == ["township"]

@@ -125,8 +125,12 @@ def _features(conn: Connection, layer: Layer, params: dict[str, Any]) -> Found:
     return found
 
 
-def search(engine: Engine, catalog: Catalog, q: str, *, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+def search(
+    engine: Engine, catalog: Catalog, q: str, *, limit: int = DEFAULT_LIMIT, include_checks: bool = True
+) -> list[dict[str, Any]]:
     """Townships, features and checks matching ``q``, best first, at most ``limit`` (1 … :data:`MAX_LIMIT`).
+
+    ``include_checks=False`` leaves past checks out (for callers who may not read check records).
 
     Returns
     -------
@@ -154,7 +158,7 @@ def search(engine: Engine, catalog: Catalog, q: str, *, limit: int = DEFAULT_LIM
                 found += _townships(conn, layer, {**base, "version": versions[layer.code]})
             else:
                 found += _features(conn, layer, {**base, "version": versions[layer.code]})
-        for rank, r in enumerate(conn.execute(text(CHECK_SQL), base)):
+        for rank, r in enumerate(conn.execute(text(CHECK_SQL), base) if include_checks else ()):
             label = _label("审查", r.project_number, r.project_name, r.verdict, _local_date(r.created_at))
             result = {"kind": "check", "label": label, "layer": None, "id": str(r.id), "bbox": _bbox(r, 5)}
             found.append((bool(r.exact), KIND_ORDER["check"], rank, result))
