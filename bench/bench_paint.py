@@ -52,20 +52,9 @@ from bench.bench_tiles import (
     machine_load,
     running_server,
 )
-from bench.common import OUT_DIR, REPO_ROOT, bench_database_url, bench_user
+from bench.common import CHROMIUM, CHROMIUM_ARGS, OUT_DIR, REPO_ROOT, VIEWPORT, bench_database_url, bench_user
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
-# Launched as tests/browser/conftest.py does: Debian's Chromium by path, no downloaded browser.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1366, "height": 768}
 TARGET_FIRST_PAINT_MS = 2000.0
 BENCH_USER = "bench-paint-viewer"
 

@@ -14,6 +14,17 @@ from typing import Any
 from sqlalchemy.engine.url import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Debian's Chromium launched by path (no downloaded browser), as the browser tests and the paint bench run it.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1366, "height": 768}
 OUT_DIR = REPO_ROOT / "bench" / "out"
 BENCH_DIR = REPO_ROOT / "data" / "bench"
 

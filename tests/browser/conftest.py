@@ -25,6 +25,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from bench.common import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
@@ -32,16 +33,6 @@ from gis_platform.settings import Settings
 from ..conftest import empty_layer_store
 from ..helpers import TEST_PASSWORD, auth_headers, ensure_user, write_geojson
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1366, "height": 768}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WEB = Path(__file__).resolve().parents[2] / "web"
 

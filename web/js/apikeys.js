@@ -2,7 +2,7 @@
 // DELETE /api/v1/api-keys/{prefix}). The secret comes once, in the answer to the POST: it is shown in a
 // read-only box with a copy button until the administrator closes it, and is kept nowhere else.
 import { api, urls } from './api.js';
-import { $, clearFieldErrors, html, localDate, localDateTime, setHtml, showFieldError } from './dom.js';
+import { $, clearFieldErrors, html, listState, localDate, localDateTime, setHtml, showFieldError } from './dom.js';
 import { errorText, showApiError, statusLine } from './forms.js';
 import { onLangChange, t, tOr } from './i18n.js';
 
@@ -63,18 +63,7 @@ export function createApiKeys(panel) {
   }
 
   function render() {
-    if (error) {
-      setHtml(list, html`<p class="error">${error}</p>`);
-      return;
-    }
-    if (!keys) {
-      setHtml(list, html`<p class="muted">${t('common.loading')}</p>`);
-      return;
-    }
-    if (!keys.length) {
-      setHtml(list, html`<p class="muted empty">${t('keys.empty')}</p>`);
-      return;
-    }
+    if (listState(list, { error, items: keys, loading: t('common.loading'), empty: t('keys.empty') })) return;
     // the newest first; revoked ones last
     const order = [...keys].sort((a, b) => (a.status === 'revoked') - (b.status === 'revoked') || b.id - a.id);
     setHtml(list, html`

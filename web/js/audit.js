@@ -2,7 +2,7 @@
 // action, outcome and local dates, paged; 导出 CSV is a plain link to /api/v1/audit/export.csv with the same
 // filters (the session cookie goes with it; the export is itself audited).
 import { api, urls, withQuery } from './api.js';
-import { $, clearFieldErrors, html, localDateTime, setHtml, showFieldError, startOfLocalDay } from './dom.js';
+import { $, clearFieldErrors, html, listState, localDateTime, setHtml, showFieldError, startOfLocalDay } from './dom.js';
 import { errorText } from './forms.js';
 import { onLangChange, t, tOr } from './i18n.js';
 
@@ -64,18 +64,7 @@ export function createAudit(panel) {
   }
 
   function render() {
-    if (error) {
-      setHtml(list, html`<p class="error">${error}</p>`);
-      return;
-    }
-    if (!page) {
-      setHtml(list, html`<p class="muted">${t('common.loading')}</p>`);
-      return;
-    }
-    if (!page.items.length) {
-      setHtml(list, html`<p class="muted empty">${t('audit.empty')}</p>`);
-      return;
-    }
+    if (listState(list, { error, items: page && page.items, loading: t('common.loading'), empty: t('audit.empty') })) return;
     setHtml(list, html`
       <table class="data admin-table audit-table">
         <thead><tr>

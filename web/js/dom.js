@@ -97,3 +97,15 @@ export function startOfLocalDay(value, days = 0) {
   if (!m) return null;
   return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days);
 }
+
+/**
+ * The error, loading or empty state of a list, drawn into `element`; true when one was drawn (the caller then
+ * has nothing more to draw). `items` is null while loading.
+ */
+export function listState(element, { error, items, loading, empty }) {
+  if (error) setHtml(element, html`<p class="error">${error}</p>`);
+  else if (!items) setHtml(element, html`<p class="muted">${loading}</p>`);
+  else if (!items.length) setHtml(element, html`<p class="muted empty">${empty}</p>`);
+  else return false;
+  return true;
+}

@@ -1,6 +1,6 @@
 // History of past checks (GET /api/v1/checks): filter, page, reopen one on the map.
 import { api, urls } from './api.js';
-import { $, fmt, html, setHtml } from './dom.js';
+import { $, fmt, html, listState, setHtml } from './dom.js';
 import { lang, onLangChange, t } from './i18n.js';
 import { verdictBadge } from './checkresult.js';
 
@@ -14,18 +14,7 @@ export function createHistory(panel, { onOpen }) {
   let error = null;
 
   function render() {
-    if (error) {
-      setHtml(list, html`<p class="error">${error}</p>`);
-      return;
-    }
-    if (!page) {
-      setHtml(list, html`<p class="muted">${t('common.loading')}</p>`);
-      return;
-    }
-    if (!page.items.length) {
-      setHtml(list, html`<p class="muted">${t('history.empty')}</p>`);
-      return;
-    }
+    if (listState(list, { error, items: page && page.items, loading: t('common.loading'), empty: t('history.empty') })) return;
     const locale = lang() === 'zh' ? 'zh-CN' : 'en-GB';
     setHtml(list, html`
       <table class="data small history">

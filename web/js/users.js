@@ -3,7 +3,7 @@
 // and answers 422 with its reason, shown next to the input; a password is only in its input while sent.
 import { api, urls } from './api.js';
 import { currentPrincipal, roleLabel } from './auth.js';
-import { $, clearFieldErrors, html, localDateTime, setHtml, showFieldError } from './dom.js';
+import { $, clearFieldErrors, html, listState, localDateTime, setHtml, showFieldError } from './dom.js';
 import { errorText, showApiError, statusLine } from './forms.js';
 import { onLangChange, t } from './i18n.js';
 
@@ -65,18 +65,7 @@ export function createUsers(panel) {
   }
 
   function render() {
-    if (error) {
-      setHtml(list, html`<p class="error">${error}</p>`);
-      return;
-    }
-    if (!users) {
-      setHtml(list, html`<p class="muted">${t('common.loading')}</p>`);
-      return;
-    }
-    if (!users.length) {
-      setHtml(list, html`<p class="muted empty">${t('users.empty')}</p>`);
-      return;
-    }
+    if (listState(list, { error, items: users, loading: t('common.loading'), empty: t('users.empty') })) return;
     setHtml(list, html`
       <table class="data admin-table users-table">
         <thead><tr>
