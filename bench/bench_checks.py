@@ -6,9 +6,12 @@ database, starts ``gis-platform serve --workers 2`` on a loopback port, and meas
 - (a) bare SQL: the same red-line overlay (union area per layer) straight through psycopg2;
 - (a2) the check in process: the service's own ``run_check`` (parse, overlay, rules, stored document and audit
   entry, one transaction) called directly, no HTTP — what the service does before HTTP adds its part;
+- (a3) the same check step by step: parsing, checkout, the overlay statement, the rules and document, the
+  INSERT with its audit entry, the commit (p50 of each);
 - (b) geopandas: the parcel overlaid with the red-line layers already in memory (spatial index + intersection);
 - (c) the platform over HTTP: one client, keep-alive, the full check document and stored record, on the same
   three red-line layers as (a) and (b), and once more on every check layer (三调 地类统计, plan, hazards too);
+- (c2) the HTTP floor: ``GET /api/v1/auth/me`` with the same key, client and server;
 - (d) throughput: several concurrent clients for a fixed time;
 - resident memory of each server worker at the end.
 Targets (issue #3): p50 ≤ 25 ms, p95 ≤ 60 ms, HTTP p50 ≤ 2× bare SQL p50, ≥ 150 checks/s with 2 workers,
@@ -155,6 +158,85 @@ def bench_in_process(url: str, bodies: list[dict[str, Any]]) -> list[float]:
             times.append((time.perf_counter() - started) * 1000)
     finally:
         engine.dispose()
+    return times
+
+
+def bench_check_phases(url: str, bodies: list[dict[str, Any]]) -> dict[str, float]:
+    """(a3) Where the in-process check's time goes: ``run_check``'s steps timed one by one (p50 of each, ms).
+
+    The same steps as ``run_check`` (one transaction: compute, then store), with a clock between them; the
+    overlay statement inside ``compute_check`` is timed by wrapping the function the checks module calls.
+    """
+    from gis_platform import checks
+    from gis_platform.analysis.parcel import parcels_from_geojson
+    from gis_platform.audit import Actor
+    from gis_platform.catalog import load_catalog
+    from gis_platform.db import make_engine
+    from gis_platform.rules import load_rules
+    from gis_platform.settings import Settings
+
+    settings = Settings(database_url=url)
+    engine = make_engine(settings, pool_size=1)
+    catalog = load_catalog(settings.layers_dir)
+    rules = load_rules(settings.layers_dir, catalog)
+    actor = Actor(name="key:bench", kind="api_key", role="approval", ip="127.0.0.1")
+    phases: dict[str, list[float]] = {
+        k: [] for k in ("parse", "checkout", "overlay_statement", "rules_and_document", "store", "commit")
+    }
+    overlay = checks.overlay_parcel
+
+    def timed_overlay(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return overlay(*args, **kwargs)
+        finally:
+            phases["overlay_statement"].append((time.perf_counter() - started) * 1000)
+
+    checks.overlay_parcel = timed_overlay  # type: ignore[assignment]
+    try:
+        for body in bodies:
+            t0 = time.perf_counter()
+            parcel = parcels_from_geojson(
+                body["geometry"], "EPSG:4490", max_vertices=settings.max_parcel_vertices, max_parcels=1
+            )[0]
+            request = checks.CheckRequest(
+                parcel=parcel,
+                layers=tuple(body["layers"]),
+                land_use_code=body["land_use"],
+                source="bench",
+                created_by=actor.name,
+                actor=actor,
+            )
+            t1 = time.perf_counter()
+            with engine.connect() as conn:
+                t2 = time.perf_counter()
+                result = checks.compute_check(conn, catalog, rules, settings, request)
+                t3 = time.perf_counter()
+                checks.store_check(conn, request, result)
+                t4 = time.perf_counter()
+                conn.commit()
+            t5 = time.perf_counter()
+            phases["parse"].append((t1 - t0) * 1000)
+            phases["checkout"].append((t2 - t1) * 1000)
+            phases["rules_and_document"].append((t3 - t2) * 1000 - phases["overlay_statement"][-1])
+            phases["store"].append((t4 - t3) * 1000)
+            phases["commit"].append((t5 - t4) * 1000)
+    finally:
+        checks.overlay_parcel = overlay  # type: ignore[assignment]
+        engine.dispose()
+    return {k: round(percentile(v, 0.5), 2) for k, v in phases.items()}
+
+
+def bench_http_floor(port: int, headers: dict[str, str], n: int) -> list[float]:
+    """The HTTP floor: ``GET /api/v1/auth/me`` with the same key — the same client, server, middleware and
+    authentication as a check, and no check."""
+    times = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            response = client.get("/api/v1/auth/me")
+            times.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
     return times
 
 
@@ -338,11 +420,13 @@ def main() -> None:
     gpd_times, gpd_load_s = bench_geopandas(url, versions, parcels)
     bench_in_process(url, bodies[:20])  # warm
     in_process_times = bench_in_process(url, bodies)
+    phases = bench_check_phases(url, bodies)
     headers = api_headers(url)
     server = start_server(url, args.port, args.workers)
     try:
         bench_http(args.port, bodies[:20], headers)  # warm both workers
         http_times = bench_http(args.port, bodies, headers)
+        floor_times = bench_http_floor(args.port, headers, len(bodies))
         full_times = bench_http(args.port, full, headers)
         throughput = bench_throughput(args.port, bodies, args.clients, args.seconds, headers)
         batch = bench_batch(args.port, parcels, args.batch, headers) if args.batch else None
@@ -360,7 +444,9 @@ def main() -> None:
         "bare_sql_red_lines": sql,
         "geopandas_in_memory_red_lines": {**gp, "load_s": round(gpd_load_s, 2)},
         "in_process_check_red_lines": in_process,
+        "in_process_check_phases_p50_ms": phases,
         "http_check_red_lines": http,
+        "http_floor_auth_me": summary(floor_times),
         "http_check_all_check_layers": every,
         "http_over_bare_sql_p50": round(http["p50_ms"] / sql["p50_ms"], 2),
         "http_over_in_process_check_p50": round(http["p50_ms"] / in_process["p50_ms"], 2),
