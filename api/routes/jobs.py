@@ -17,7 +17,8 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from gis_platform.accounts import BATCH_RUN, CHECKS_READ, CONFLICTS_RUN, Principal
-from gis_platform.analysis.batch import BatchOptions, export_batch, submit_batch_file, submit_batch_geojson
+from gis_platform.analysis.batch import BatchOptions, submit_batch_file, submit_batch_geojson
+from gis_platform.analysis.batch_results import export_batch
 from gis_platform.analysis.conflicts import (
     MAX_GEOJSON_FEATURES,
     conflict_features_geojson,

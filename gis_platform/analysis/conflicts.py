@@ -39,8 +39,8 @@ from ..errors import NotFoundError, PlatformError, UnknownLayerError
 from ..jobs import JobHandle, create_job, get_job, require_succeeded
 from ..rules import LEVEL_EN, Condition, RuleSet
 from ..settings import Settings
+from ..tables import Column, write_geopackage
 from ..units import area_figures
-from .batch import Column, write_geopackage
 from .overlay import AREA_MODEL_NAMES
 
 CONFLICT_ROLES = ("red_line_farmland", "red_line_ecology", "urban_boundary")
