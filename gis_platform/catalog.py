@@ -1,14 +1,9 @@
 """The layer catalogue: the only reader of the ``layers/`` folder.
 
-Three data files live in ``layers/``:
-
-* ``catalog.yaml`` — the standard county layers (code, names, group, geometry, fields, style, role …),
-  plus ``storage_srid`` and ``default_area_model``;
-* ``landuse.yaml`` — the 用地用海 classification (2023 guide) with construction / agricultural /
-  linear-infrastructure / urban-construction flags; second- and third-level codes inherit the flags of
-  their parent unless they override them;
-* ``land_survey_codes.yaml`` — the 三调 地类 code table (DLBM → DLMC, first-level class, 耕地?, 建设用地?)
-  and the 城镇村属性码 (CZCSXM) table.
+Three data files live in ``layers/``: ``catalog.yaml`` — the standard county layers (code, names, group,
+geometry, fields, style, role …), plus ``storage_srid`` and ``default_area_model`` — and the two land
+classifications ``landuse.yaml`` (用地用海) and ``land_survey_codes.yaml`` (三调 地类), whose models and
+loaders are in :mod:`gis_platform.classifications`.
 
 Everything is validated on load.  A problem raises :class:`~gis_platform.errors.CatalogError` whose
 message names the file, the entry (layer code, land-use code, DLBM …) and the problem; every problem
@@ -31,16 +26,30 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     StrictBool,
     StrictInt,
     model_validator,
 )
 from pydantic import Field as PydanticField
 
-from gis_platform.data_files import Problems, entry_label, read_yaml, validate_entry
+from gis_platform.classifications import (
+    LandSurveyClass,
+    LandUseClass,
+    TownVillageAttribute,
+    load_land_survey,
+    load_land_use,
+)
+from gis_platform.data_files import (
+    CodeStr,
+    FrozenModel,
+    NonEmptyStr,
+    Problems,
+    entry_label,
+    read_yaml,
+    require_str,
+    validate_entry,
+)
 from gis_platform.errors import CatalogError, UnknownLandUseError, UnknownLayerError
 
 __all__ = [
@@ -52,13 +61,10 @@ __all__ = [
     "ROLES",
     "Catalog",
     "Field",
-    "LandSurveyClass",
-    "LandUseClass",
     "Layer",
     "Style",
     "StyleCategorization",
     "StyleCategory",
-    "TownVillageAttribute",
     "clear_catalog_cache",
     "load_catalog",
 ]
@@ -96,8 +102,6 @@ _COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _DASH_RE = re.compile(r"^\d+(\.\d+)?([ ,]+\d+(\.\d+)?)*$")
 _LAYER_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _FIELD_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_LAND_USE_CODE_RE = re.compile(r"^\d{2}(\d{2}){0,2}$")
-_DLBM_RE = re.compile(r"^[0-9]{2}([0-9A-Z]{2})?$")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,16 +123,6 @@ def _check_dash(value: str | None) -> str | None:
     return " ".join(re.split(r"[ ,]+", value.strip()))
 
 
-def _require_str(value: Any) -> Any:
-    """Reject non-strings for code-like keys, with a hint about YAML's number parsing."""
-    if not isinstance(value, str):
-        raise ValueError(
-            f"must be a quoted string, got {type(value).__name__} {value!r} "
-            "(YAML reads unquoted 0101 as the octal number 65 and 01 as 1: write '0101')"
-        )
-    return value.strip()
-
-
 def _check_field_name(value: str) -> str:
     if not _FIELD_NAME_RE.match(value):
         raise ValueError(f"bad field name {value!r}: must be upper-case letters, digits or '_' as in the data standard")
@@ -137,15 +131,7 @@ def _check_field_name(value: str) -> str:
 
 Colour = Annotated[str, AfterValidator(_check_colour)]
 Dash = Annotated[str | None, AfterValidator(_check_dash)]
-CodeStr = Annotated[str, BeforeValidator(_require_str)]
-FieldName = Annotated[str, BeforeValidator(_require_str), AfterValidator(_check_field_name)]
-NonEmptyStr = Annotated[str, PydanticField(min_length=1)]
-
-
-class _Frozen(BaseModel):
-    """Base of every catalogue model: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+FieldName = Annotated[str, BeforeValidator(require_str), AfterValidator(_check_field_name)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,7 +139,7 @@ class _Frozen(BaseModel):
 # --------------------------------------------------------------------------------------------------
 
 
-class Field(_Frozen):
+class Field(FrozenModel):
     """One attribute of a layer, named as in the data standard (upper case)."""
 
     name: FieldName
@@ -168,7 +154,7 @@ class Field(_Frozen):
     """Other names the same attribute carries in data seen in the wild (e.g. ``DLDM`` for ``DLBM``)."""
 
 
-class StyleCategory(_Frozen):
+class StyleCategory(FrozenModel):
     """One class of a categorised style; unset drawing attributes fall back to the layer's base style."""
 
     values: tuple[CodeStr, ...] = PydanticField(min_length=1)
@@ -188,7 +174,7 @@ class StyleCategory(_Frozen):
         return any(value.startswith(v) for v in self.values)
 
 
-class StyleCategorization(_Frozen):
+class StyleCategorization(FrozenModel):
     """A categorised style: classes keyed on one attribute, first matching class wins."""
 
     field: FieldName
@@ -208,7 +194,7 @@ class StyleCategorization(_Frozen):
         return None
 
 
-class Style(_Frozen):
+class Style(FrozenModel):
     """Map style of a layer, in the colours of Chinese planning practice (see the YAML for sources)."""
 
     fill: Colour | None = None
@@ -238,7 +224,7 @@ class Style(_Frozen):
         return out
 
 
-class Layer(_Frozen):
+class Layer(FrozenModel):
     """One standard layer of the county one-map."""
 
     code: CodeStr
@@ -346,117 +332,10 @@ class Layer(_Frozen):
         return {src: result[src] for src in names}
 
 
-class _CatalogFile(_Frozen):
+class _CatalogFile(FrozenModel):
     storage_srid: StrictInt
     default_area_model: AreaModel
     layers: list[dict[str, Any]] = PydanticField(min_length=1)
-
-
-# --------------------------------------------------------------------------------------------------
-# 用地用海 classification
-# --------------------------------------------------------------------------------------------------
-
-
-class LandUseClass(_Frozen):
-    """One 用地用海 class with its flags resolved (inherited from the parent unless overridden)."""
-
-    code: str
-    name_zh: str
-    name_en: str
-    level: int
-    parent: str | None
-    construction: bool
-    """建设用地."""
-    agricultural: bool
-    """农用地 in the sense of the platform (01–05, see landuse.yaml for 06)."""
-    linear_infrastructure: bool
-    """Linear infrastructure that may be 'conditional' inside the ecological red line."""
-    urban_construction: bool
-    """Urban construction that must lie inside the urban development boundary."""
-    sea: bool
-    """A sea use (18–22, 24)."""
-
-    @property
-    def first_level(self) -> str:
-        """The first-level code (two digits)."""
-        return self.code[:2]
-
-
-_LAND_USE_FLAGS: Final[tuple[str, ...]] = (
-    "construction",
-    "agricultural",
-    "linear_infrastructure",
-    "urban_construction",
-    "sea",
-)
-
-
-class _LandUseEntry(_Frozen):
-    code: CodeStr
-    name_zh: NonEmptyStr
-    name_en: NonEmptyStr
-    construction: StrictBool | None = None
-    agricultural: StrictBool | None = None
-    linear_infrastructure: StrictBool | None = None
-    urban_construction: StrictBool | None = None
-    sea: StrictBool | None = None
-    children: list[dict[str, Any]] = []
-
-
-class _LandUseFile(_Frozen):
-    source: str
-    classes: list[dict[str, Any]] = PydanticField(min_length=1)
-
-
-# --------------------------------------------------------------------------------------------------
-# 三调 地类 codes
-# --------------------------------------------------------------------------------------------------
-
-
-class LandSurveyClass(_Frozen):
-    """One 三调 地类 (DLBM) with its first-level class and flags."""
-
-    dlbm: str
-    dlmc: str
-    name_en: str
-    class_code: str
-    class_name_zh: str
-    is_cultivated: bool
-    """耕地 (01xx)."""
-    is_construction: bool
-    """建设用地 in the 三大类 sense of the 三调."""
-
-
-class TownVillageAttribute(_Frozen):
-    """One 城镇村属性码 (CZCSXM) of the 三调."""
-
-    code: CodeStr
-    name_zh: NonEmptyStr
-    name_en: NonEmptyStr
-
-
-class _SurveyCodeEntry(_Frozen):
-    dlbm: CodeStr
-    dlmc: NonEmptyStr
-    name_en: NonEmptyStr
-    is_cultivated: StrictBool | None = None
-    is_construction: StrictBool | None = None
-
-
-class _SurveyClassEntry(_Frozen):
-    code: CodeStr
-    name_zh: NonEmptyStr
-    name_en: NonEmptyStr
-    is_cultivated: StrictBool
-    is_construction: StrictBool
-    codes_share_prefix: StrictBool = True
-    codes: list[dict[str, Any]] = PydanticField(min_length=1)
-
-
-class _SurveyFile(_Frozen):
-    source: str
-    classes: list[dict[str, Any]] = PydanticField(min_length=1)
-    town_village_attributes: list[dict[str, Any]] = []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -493,123 +372,6 @@ def _load_layers(path: Path) -> tuple[_CatalogFile, tuple[Layer, ...], bytes]:
         layers.append(layer)
     problems.raise_if_any()
     return top, tuple(layers), data
-
-
-def _load_land_use(path: Path) -> tuple[dict[str, LandUseClass], bytes]:
-    raw, data = read_yaml(path)
-    problems = Problems(path)
-    top = validate_entry(_LandUseFile, raw, problems, "(top level)")
-    problems.raise_if_any()
-    assert top is not None
-    classes: dict[str, LandUseClass] = {}
-
-    def visit(raw_entry: Any, index: int, parent: LandUseClass | None) -> None:
-        entry = entry_label("land-use code", raw_entry, index)
-        parsed = validate_entry(_LandUseEntry, raw_entry, problems, entry)
-        if parsed is None:
-            return
-        code = parsed.code
-        if not _LAND_USE_CODE_RE.match(code):
-            problems.add(entry, f"bad land-use code {code!r}: must be 2, 4 or 6 digits")
-            return
-        if parent is None and len(code) != 2:
-            problems.add(entry, f"a top-level class must have a two-digit code, got {code!r}")
-            return
-        if parent is not None and (len(code) != len(parent.code) + 2 or not code.startswith(parent.code)):
-            problems.add(
-                entry,
-                f"code {code!r} does not match its parent {parent.code!r}: "
-                f"must be {parent.code!r} followed by two digits",
-            )
-            return
-        if code in classes:
-            problems.add(entry, f"duplicate land-use code {code!r}")
-            return
-        flags: dict[str, bool] = {}
-        for flag in _LAND_USE_FLAGS:
-            own = getattr(parsed, flag)
-            if own is None and parent is None:
-                problems.add(entry, f"first-level class must set {flag!r} (true or false)")
-                return
-            flags[flag] = own if own is not None else getattr(parent, flag)
-        resolved = LandUseClass(
-            code=code,
-            name_zh=parsed.name_zh,
-            name_en=parsed.name_en,
-            level=len(code) // 2,
-            parent=parent.code if parent else None,
-            **flags,
-        )
-        classes[code] = resolved
-        for child_index, child in enumerate(parsed.children):
-            visit(child, child_index, resolved)
-
-    for index, raw_entry in enumerate(top.classes):
-        visit(raw_entry, index, None)
-    problems.raise_if_any()
-    return classes, data
-
-
-def _load_land_survey(
-    path: Path,
-) -> tuple[dict[str, LandSurveyClass], dict[str, TownVillageAttribute], bytes]:
-    raw, data = read_yaml(path)
-    problems = Problems(path)
-    top = validate_entry(_SurveyFile, raw, problems, "(top level)")
-    problems.raise_if_any()
-    assert top is not None
-    codes: dict[str, LandSurveyClass] = {}
-    class_codes: set[str] = set()
-    for index, raw_class in enumerate(top.classes):
-        entry = entry_label("地类 class", raw_class, index)
-        cls = validate_entry(_SurveyClassEntry, raw_class, problems, entry)
-        if cls is None:
-            continue
-        if not re.fullmatch(r"\d{2}", cls.code):
-            problems.add(entry, f"bad first-level class code {cls.code!r}: must be two digits")
-            continue
-        if cls.code in class_codes:
-            problems.add(entry, f"duplicate first-level class code {cls.code!r}")
-            continue
-        class_codes.add(cls.code)
-        for code_index, raw_code in enumerate(cls.codes):
-            code_entry = entry_label("DLBM", raw_code, code_index, key="dlbm")
-            item = validate_entry(_SurveyCodeEntry, raw_code, problems, code_entry)
-            if item is None:
-                continue
-            dlbm = item.dlbm.upper()
-            if not _DLBM_RE.match(dlbm):
-                problems.add(code_entry, f"bad DLBM {item.dlbm!r}: must be 2 or 4 characters like '0101' or '05H1'")
-                continue
-            if cls.codes_share_prefix and not dlbm.startswith(cls.code):
-                problems.add(
-                    code_entry, f"DLBM {dlbm!r} does not start with its class code {cls.code!r} (class {cls.name_zh})"
-                )
-                continue
-            if dlbm in codes:
-                problems.add(code_entry, f"duplicate DLBM {dlbm!r} (already in class {codes[dlbm].class_code!r})")
-                continue
-            codes[dlbm] = LandSurveyClass(
-                dlbm=dlbm,
-                dlmc=item.dlmc,
-                name_en=item.name_en,
-                class_code=cls.code,
-                class_name_zh=cls.name_zh,
-                is_cultivated=cls.is_cultivated if item.is_cultivated is None else item.is_cultivated,
-                is_construction=cls.is_construction if item.is_construction is None else item.is_construction,
-            )
-    attributes: dict[str, TownVillageAttribute] = {}
-    for index, raw_attr in enumerate(top.town_village_attributes):
-        entry = entry_label("城镇村属性码", raw_attr, index)
-        attr = validate_entry(TownVillageAttribute, raw_attr, problems, entry)
-        if attr is None:
-            continue
-        if attr.code in attributes:
-            problems.add(entry, f"duplicate 城镇村属性码 {attr.code!r}")
-            continue
-        attributes[attr.code] = attr
-    problems.raise_if_any()
-    return codes, attributes, data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -769,8 +531,8 @@ class Catalog:
 
 def _build(directory: Path) -> Catalog:
     top, layers, catalog_bytes = _load_layers(directory / CATALOG_FILE)
-    land_use, land_use_bytes = _load_land_use(directory / LANDUSE_FILE)
-    land_survey, attributes, survey_bytes = _load_land_survey(directory / LAND_SURVEY_FILE)
+    land_use, land_use_bytes = load_land_use(directory / LANDUSE_FILE)
+    land_survey, attributes, survey_bytes = load_land_survey(directory / LAND_SURVEY_FILE)
     digest = hashlib.sha256()
     for name, data in ((CATALOG_FILE, catalog_bytes), (LANDUSE_FILE, land_use_bytes), (LAND_SURVEY_FILE, survey_bytes)):
         digest.update(name.encode() + b"\0" + data + b"\0")

@@ -9,12 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import Field as PydanticField
 
 from gis_platform.errors import CatalogError
+
+
+class FrozenModel(BaseModel):
+    """Base of every model read from a data file: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def require_str(value: Any) -> Any:
+    """Reject non-strings for code-like keys, with a hint about YAML's number parsing."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f"must be a quoted string, got {type(value).__name__} {value!r} "
+            "(YAML reads unquoted 0101 as the octal number 65 and 01 as 1: write '0101')"
+        )
+    return value.strip()
+
+
+#: A code (layer, land-use, DLBM …): a quoted string in YAML, never a number.
+CodeStr = Annotated[str, BeforeValidator(require_str)]
+NonEmptyStr = Annotated[str, PydanticField(min_length=1)]
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

@@ -32,19 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic import Field as PydanticField
+from pydantic import StrictBool
 
-from gis_platform.catalog import (
-    ROLES,
-    SHAREABLE_ROLE,
-    Catalog,
-    CodeStr,
-    LandUseClass,
-    Layer,
-    NonEmptyStr,
-)
-from gis_platform.data_files import Problems, entry_label, read_yaml, validate_entry
+from gis_platform.catalog import ROLES, SHAREABLE_ROLE, Catalog, Layer
+from gis_platform.classifications import LandUseClass
+from gis_platform.data_files import CodeStr, FrozenModel, NonEmptyStr, Problems, entry_label, read_yaml, validate_entry
 from gis_platform.errors import ConfigurationError, UnknownLandUseError, UnknownLayerError
 from gis_platform.units import area_figures
 
@@ -140,11 +133,7 @@ class CheckFacts:
 # --------------------------------------------------------------------------------------------------
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LandUseFilter(_Frozen):
+class LandUseFilter(FrozenModel):
     """Flag filter over the proposed 用地用海 class: every given flag must have the given value."""
 
     construction: StrictBool | None = None
@@ -163,14 +152,14 @@ class LandUseFilter(_Frozen):
         return all(getattr(land_use, name) is value for name, value in self.flags.items())
 
 
-class CategoryFilter(_Frozen):
+class CategoryFilter(FrozenModel):
     """Category filter for hazard-like layers: the overlap with features whose ``field`` is one of ``values``."""
 
     field: NonEmptyStr
     values: tuple[NonEmptyStr, ...] = PydanticField(min_length=1)
 
 
-class Condition(_Frozen):
+class Condition(FrozenModel):
     """When a rule fires (the closed vocabulary of ``layers/rules.yaml``; all given keys must hold)."""
 
     relation: Relation
@@ -192,7 +181,7 @@ class Condition(_Frozen):
         )
 
 
-class Rule(_Frozen):
+class Rule(FrozenModel):
     """One compliance rule."""
 
     id: NonEmptyStr
@@ -209,7 +198,7 @@ class Rule(_Frozen):
         return LEVEL_EN[self.level]
 
 
-class MinorArea(_Frozen):
+class MinorArea(FrozenModel):
     """The 微小压盖 configuration: threshold and the notes appended to a minor finding's messages."""
 
     threshold_m2: Annotated[float, PydanticField(ge=0.0, allow_inf_nan=False)]
@@ -219,7 +208,7 @@ class MinorArea(_Frozen):
     outside_en: NonEmptyStr
 
 
-class _RulesFile(_Frozen):
+class _RulesFile(FrozenModel):
     source: str | None = None
     minor_area: MinorArea
     rules: list[Any] = PydanticField(min_length=1)

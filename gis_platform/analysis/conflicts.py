@@ -33,8 +33,9 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from ..catalog import Catalog, LandUseClass, Layer
+from ..catalog import Catalog, Layer
 from ..checks import CurrentVersion, current_versions
+from ..classifications import LandUseClass
 from ..errors import NotFoundError, PlatformError, UnknownLayerError
 from ..jobs import JobHandle, create_job, get_job, require_succeeded
 from ..rules import LEVEL_EN, Condition, RuleSet
