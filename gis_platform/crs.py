@@ -8,9 +8,9 @@ usually come in one of the 21 CGCS2000 3-degree Gauss-Krüger zones 25–45, eac
 * EPSG:4534–4554 ("CM" family, named by central meridian 75°E … 135°E): false easting 500,000,
   eastings have 6 integer digits (``512345.67``).
 
-Zone = round(lon / 3), central meridian = 3 × zone.  A zone prefix is detected by the digit count of
-the integer part of the easting, never by its leading characters (a northing of ``4012345.67`` starts
-with "40" and is no zone).
+Zone = round(lon / 3), central meridian = 3 × zone (the zone arithmetic is in :mod:`gis_platform.gk_zones`).
+A zone prefix is detected by the digit count of the integer part of the easting, never by its leading
+characters (a northing of ``4012345.67`` starts with "40" and is no zone).
 
 :func:`resolve_crs` is the single decision an importer makes from what a file declares and the
 coordinates it holds.  All coordinates handed to this module are in "x = easting/longitude,
@@ -20,7 +20,6 @@ y = northing/latitude" order (pyproj ``always_xy``), whatever the EPSG axis orde
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -29,20 +28,13 @@ from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 
 from gis_platform.errors import CRSError
+from gis_platform.gk_zones import GK_ZONE_MAX, GK_ZONE_MIN, check_zone, easting_zone_prefix, gk_epsg, gk_zone_of_epsg
 
 __all__ = [
-    "GK_ZONE_MAX",
-    "GK_ZONE_MIN",
     "STORAGE_EPSG",
     "ResolvedCRS",
-    "central_meridian",
-    "easting_zone_prefix",
-    "gk_epsg",
-    "gk_zone_of_epsg",
-    "parse_zone_header",
     "resolve_crs",
     "transformer_to_storage",
-    "zone_for_longitude",
 ]
 
 STORAGE_EPSG = 4490
@@ -50,11 +42,6 @@ STORAGE_EPSG = 4490
 
 WGS84_EPSG = 4326
 
-GK_ZONE_MIN = 25
-GK_ZONE_MAX = 45
-
-_PREFIXED_BASE = 4513  # EPSG:4513 = zone 25 with prefix … EPSG:4533 = zone 45
-_CM_BASE = 4534  # EPSG:4534 = CM 75E (zone 25) … EPSG:4554 = CM 135E (zone 45)
 
 # CGCS2000 ellipsoid; GRS 1980 has the same a and 1/f to the precision that matters here.
 _CGCS2000_A = 6378137.0
@@ -106,172 +93,6 @@ class ResolvedCRS:
     prefixed: bool | None
     source: str
     notes: list[str] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------------------------
-# Zones and EPSG codes
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_zone(zone: int) -> int:
-    if isinstance(zone, bool) or not isinstance(zone, int) or not GK_ZONE_MIN <= zone <= GK_ZONE_MAX:
-        raise CRSError(
-            f"zone {zone!r} is not a CGCS2000 3-degree Gauss-Krüger zone ({GK_ZONE_MIN}–{GK_ZONE_MAX})",
-            zone=zone,
-        )
-    return zone
-
-
-def gk_epsg(zone: int, *, prefixed: bool) -> int:
-    """EPSG code of a CGCS2000 3-degree Gauss-Krüger zone.
-
-    Parameters
-    ----------
-    zone : int
-        Zone number, 25–45.
-    prefixed : bool
-        ``True`` for the family with the zone number in front of the easting (EPSG:4513–4533,
-        false easting zone×1,000,000 + 500,000); ``False`` for the family named by central
-        meridian (EPSG:4534–4554, false easting 500,000).
-
-    Returns
-    -------
-    int
-        The EPSG code.
-
-    Raises
-    ------
-    CRSError
-        If the zone is out of range.
-    """
-    _check_zone(zone)
-    return (_PREFIXED_BASE if prefixed else _CM_BASE) + zone - GK_ZONE_MIN
-
-
-def gk_zone_of_epsg(epsg: int) -> tuple[int, bool] | None:
-    """Inverse of :func:`gk_epsg`.
-
-    Returns
-    -------
-    tuple of (int, bool) or None
-        ``(zone, prefixed)``, or ``None`` when *epsg* is not a CGCS2000 3-degree GK code.
-    """
-    span = GK_ZONE_MAX - GK_ZONE_MIN
-    if _PREFIXED_BASE <= epsg <= _PREFIXED_BASE + span:
-        return epsg - _PREFIXED_BASE + GK_ZONE_MIN, True
-    if _CM_BASE <= epsg <= _CM_BASE + span:
-        return epsg - _CM_BASE + GK_ZONE_MIN, False
-    return None
-
-
-def zone_for_longitude(lon: float) -> int:
-    """3-degree zone containing longitude *lon* (degrees east): ``round(lon / 3)``.
-
-    A longitude exactly on a zone boundary (an odd multiple of 1.5°) goes to the eastern zone,
-    consistently, rather than following Python's round-half-to-even.
-
-    Raises
-    ------
-    CRSError
-        If the longitude is not finite or its zone is outside 25–45 (73.5°E–136.5°E).
-    """
-    if not math.isfinite(lon):
-        raise CRSError(f"longitude {lon!r} is not a finite number", longitude=lon)
-    zone = math.floor(lon / 3 + 0.5)
-    if not GK_ZONE_MIN <= zone <= GK_ZONE_MAX:
-        raise CRSError(
-            f"longitude {lon}° lies in 3-degree zone {zone}, outside the CGCS2000 zones "
-            f"{GK_ZONE_MIN}–{GK_ZONE_MAX}",
-            longitude=lon,
-        )
-    return zone
-
-
-def central_meridian(zone: int) -> int:
-    """Central meridian (degrees east) of a 3-degree zone: ``3 × zone``."""
-    return 3 * _check_zone(zone)
-
-
-def easting_zone_prefix(easting: float) -> int | None:
-    """Zone number carried in front of an easting, decided by the digit count of its integer part.
-
-    * 8 digits (10,000,000 ≤ easting < 100,000,000): the prefix is ``easting // 1,000,000``;
-    * 6 digits (100,000 ≤ easting < 1,000,000): no prefix, ``None``;
-    * anything else (≤ 5 or 7 or ≥ 9 digits, negative, not finite) is not a Gauss-Krüger easting.
-
-    Only apply this to eastings: a northing such as ``4012345.67`` has 7 digits and is no zone.
-
-    Raises
-    ------
-    CRSError
-        Naming the value, when it is not a 6- or 8-digit easting, or when an 8-digit easting carries
-        a prefix outside 25–45 (for example a 6-degree zone number).
-    """
-    if not math.isfinite(easting) or easting < 0:
-        raise CRSError(f"easting {easting!r} is not a Gauss-Krüger easting (negative or not finite)", easting=easting)
-    digits = len(str(int(easting)))
-    if digits == 6:
-        return None
-    if digits == 8:
-        prefix = int(easting // 1_000_000)
-        if not GK_ZONE_MIN <= prefix <= GK_ZONE_MAX:
-            raise CRSError(
-                f"easting {easting} carries prefix {prefix}, which is not a CGCS2000 3-degree zone "
-                f"({GK_ZONE_MIN}–{GK_ZONE_MAX}); a 6-degree zone number?",
-                easting=easting,
-            )
-        return prefix
-    raise CRSError(
-        f"easting {easting} has {digits} integer digits: a Gauss-Krüger easting has 6 (no zone prefix) "
-        "or 8 (zone prefix + 6); is X/Y swapped or the unit not metres?",
-        easting=easting,
-    )
-
-
-_ZONE_HEADER_RE = re.compile(
-    r"^(?:第|东经|E)?\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>带|°\s*E?|度|E|°E)?$",
-    re.IGNORECASE,
-)
-
-
-def parse_zone_header(text: str) -> int:
-    """Zone number from a header's 带号 value.
-
-    Accepts a zone number (``"38"``, ``"38带"``, ``"第38带"``) or a central meridian in degrees
-    (``"114"``, ``"114°"``, ``"114°E"``, ``"东经114度"``) which is turned into its zone (114 → 38).
-
-    Raises
-    ------
-    CRSError
-        If the value is neither a zone 25–45 nor a central meridian 75–135 that is a multiple of 3.
-    """
-    raw = text
-    text = text.strip().replace("º", "°").replace("˚", "°")
-    match = _ZONE_HEADER_RE.match(text)
-    if match is None:
-        raise CRSError(f"带号 {raw!r} is not a zone number (25–45) or central meridian (75–135)", value=raw)
-    number = float(match.group("num"))
-    if number != int(number):
-        raise CRSError(f"带号 {raw!r} is not a whole number", value=raw)
-    value = int(number)
-    unit = (match.group("unit") or "").strip()
-    if unit in ("带",):
-        return _check_zone_header(value, raw)
-    if GK_ZONE_MIN <= value <= GK_ZONE_MAX and not unit:
-        return value
-    if 3 * GK_ZONE_MIN <= value <= 3 * GK_ZONE_MAX and value % 3 == 0:
-        return value // 3
-    raise CRSError(
-        f"带号 {raw!r} is neither a 3-degree zone ({GK_ZONE_MIN}–{GK_ZONE_MAX}) nor the central meridian "
-        f"of one ({3 * GK_ZONE_MIN}–{3 * GK_ZONE_MAX}, a multiple of 3)",
-        value=raw,
-    )
-
-
-def _check_zone_header(value: int, raw: str) -> int:
-    if not GK_ZONE_MIN <= value <= GK_ZONE_MAX:
-        raise CRSError(f"带号 {raw!r} is not a 3-degree zone ({GK_ZONE_MIN}–{GK_ZONE_MAX})", value=raw)
-    return value
 
 
 # ----------------------------------------------------------------------------------------------
@@ -391,8 +212,9 @@ def _parse_override(override: str | int | pyproj.CRS) -> pyproj.CRS:
             return pyproj.CRS.from_epsg(int(text))
         return pyproj.CRS.from_user_input(text)
     except (ProjCRSError, ProjError, TypeError, ValueError) as exc:
-        raise CRSError(f"--crs {override!r} is not a coordinate reference system pyproj understands: {exc}",
-                       value=str(override)) from exc
+        raise CRSError(
+            f"--crs {override!r} is not a coordinate reference system pyproj understands: {exc}", value=str(override)
+        ) from exc
 
 
 def _fmt_bounds(bounds: Bounds) -> str:
@@ -410,6 +232,7 @@ def _bounds_prefix(bounds: Bounds) -> int | None:
     minx, _, maxx, _ = bounds
     low, high = easting_zone_prefix(minx), easting_zone_prefix(maxx)
     if low != high:
+
         def describe(p: int | None) -> str:
             return "6-digit eastings without prefix" if p is None else f"zone prefix {p}"
 
@@ -425,31 +248,39 @@ def _check_gk_fit(epsg: int, bounds: Bounds, header_zone: int | None, label: str
     zone_prefixed = gk_zone_of_epsg(epsg)
     assert zone_prefixed is not None
     zone, prefixed = zone_prefixed
-    family = (f"zone {zone} with the zone prefix in the easting" if prefixed
-              else f"central meridian {3 * zone}°E, no zone prefix")
+    family = (
+        f"zone {zone} with the zone prefix in the easting"
+        if prefixed
+        else f"central meridian {3 * zone}°E, no zone prefix"
+    )
     if _looks_geographic(bounds):
         raise CRSError(
             f"{label} EPSG:{epsg} ({family}) is in metres but the coordinates look like degrees "
             f"({_fmt_bounds(bounds)})",
-            epsg=epsg, bounds=list(bounds),
+            epsg=epsg,
+            bounds=list(bounds),
         )
     prefix = _bounds_prefix(bounds)
     if prefixed and prefix is None:
         raise CRSError(
             f"{label} EPSG:{epsg} ({family}) expects 8-digit eastings like {zone}5xxxxx but the eastings are "
             f"6-digit ({_fmt_bounds(bounds)}); EPSG:{gk_epsg(zone, prefixed=False)} would fit them",
-            epsg=epsg, bounds=list(bounds),
+            epsg=epsg,
+            bounds=list(bounds),
         )
     if not prefixed and prefix is not None:
         raise CRSError(
             f"{label} EPSG:{epsg} ({family}) expects 6-digit eastings but the eastings carry zone prefix {prefix} "
             f"({_fmt_bounds(bounds)}); EPSG:{gk_epsg(prefix, prefixed=True)} would fit them",
-            epsg=epsg, bounds=list(bounds),
+            epsg=epsg,
+            bounds=list(bounds),
         )
     if prefix is not None and prefix != zone:
         raise CRSError(
             f"{label} EPSG:{epsg} is zone {zone} but the eastings carry zone {prefix}",
-            epsg=epsg, zone=zone, prefix=prefix,
+            epsg=epsg,
+            zone=zone,
+            prefix=prefix,
         )
     if header_zone is not None and header_zone != zone:
         if prefix is not None:
@@ -460,7 +291,9 @@ def _check_gk_fit(epsg: int, bounds: Bounds, header_zone: int | None, label: str
             message = f"带号 {header_zone} in the header but the {label.lower()} CRS EPSG:{epsg} is zone {zone}"
         raise CRSError(
             message,
-            epsg=epsg, zone=zone, header_zone=header_zone,
+            epsg=epsg,
+            zone=zone,
+            header_zone=header_zone,
         )
     _check_gk_plausible(bounds, prefix)
 
@@ -515,14 +348,16 @@ def _check_other_transformable(crs: pyproj.CRS, bounds: Bounds, label: str) -> l
         raise CRSError(
             f"{label} CRS {crs.name!r} uses datum {datum!r}, for which PROJ has only a ballpark (null) shift to "
             "CGCS2000: positions would be off by tens to hundreds of metres; convert the data to CGCS2000 first",
-            crs=crs.name, datum=datum,
+            crs=crs.name,
+            datum=datum,
         )
     minx, miny, maxx, maxy = bounds
     xs, ys = best.transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
     if not all(math.isfinite(v) for v in (*xs, *ys)):
         raise CRSError(
             f"coordinates ({_fmt_bounds(bounds)}) do not fit the {label.lower()} CRS {crs.name!r}",
-            crs=crs.name, bounds=list(bounds),
+            crs=crs.name,
+            bounds=list(bounds),
         )
     code = crs.to_epsg(min_confidence=70)
     ident = f"EPSG:{code}" if code is not None else "custom CRS"
@@ -628,12 +463,16 @@ def resolve_crs(
             raise CRSError(
                 f"带号 {header_zone} in the header says Gauss-Krüger metres but the coordinates look like degrees "
                 f"({_fmt_bounds(box)})",
-                header_zone=header_zone, bounds=list(box),
+                header_zone=header_zone,
+                bounds=list(box),
             )
-        notes.append(f"no CRS declared; coordinates look like degrees ({_fmt_bounds(box)}): assumed CGCS2000 "
-                     "geographic EPSG:4490")
-        return ResolvedCRS(STORAGE_EPSG, pyproj.CRS.from_epsg(STORAGE_EPSG), None, None,
-                           SOURCE_ASSUMED_GEOGRAPHIC, notes)
+        notes.append(
+            f"no CRS declared; coordinates look like degrees ({_fmt_bounds(box)}): assumed CGCS2000 "
+            "geographic EPSG:4490"
+        )
+        return ResolvedCRS(
+            STORAGE_EPSG, pyproj.CRS.from_epsg(STORAGE_EPSG), None, None, SOURCE_ASSUMED_GEOGRAPHIC, notes
+        )
 
     if not allow_prefix_inference and header_zone is None:
         hint = ""
@@ -653,7 +492,8 @@ def resolve_crs(
         if header_zone is not None and header_zone != prefix:
             raise CRSError(
                 f"带号 {header_zone} in the header but the eastings carry zone {prefix}",
-                header_zone=header_zone, prefix=prefix,
+                header_zone=header_zone,
+                prefix=prefix,
             )
         epsg = gk_epsg(prefix, prefixed=True)
         _check_gk_plausible(box, prefix)
@@ -665,7 +505,7 @@ def resolve_crs(
             notes.append(f"带号 {header_zone} in the header, eastings carry the zone prefix: EPSG:{epsg}")
         return ResolvedCRS(epsg, pyproj.CRS.from_epsg(epsg), prefix, True, source, notes)
     if header_zone is not None:
-        _check_zone(header_zone)
+        check_zone(header_zone)
         epsg = gk_epsg(header_zone, prefixed=False)
         _check_gk_plausible(box, None)
         notes.append(f"带号 {header_zone} in the header, 6-digit eastings without prefix: EPSG:{epsg}")

@@ -7,19 +7,16 @@ import math
 import pyproj
 import pytest
 
-from gis_platform.crs import (
-    STORAGE_EPSG,
-    ResolvedCRS,
+from gis_platform.crs import STORAGE_EPSG, ResolvedCRS, resolve_crs, transformer_to_storage
+from gis_platform.errors import CRSError, InputFileError
+from gis_platform.gk_zones import (
     central_meridian,
     easting_zone_prefix,
     gk_epsg,
     gk_zone_of_epsg,
     parse_zone_header,
-    resolve_crs,
-    transformer_to_storage,
     zone_for_longitude,
 )
-from gis_platform.errors import CRSError, InputFileError
 
 ZONES = range(25, 46)
 
@@ -128,8 +125,15 @@ def test_central_meridian() -> None:
 
 @pytest.mark.parametrize(
     ("easting", "prefix"),
-    [(38_512_345.67, 38), (25_100_000.0, 25), (45_899_999.99, 45), (40_123_456.0, 40), (512_345.67, None),
-     (100_000.0, None), (999_999.99, None)],
+    [
+        (38_512_345.67, 38),
+        (25_100_000.0, 25),
+        (45_899_999.99, 45),
+        (40_123_456.0, 40),
+        (512_345.67, None),
+        (100_000.0, None),
+        (999_999.99, None),
+    ],
 )
 def test_easting_zone_prefix(easting: float, prefix: int | None) -> None:
     assert easting_zone_prefix(easting) == prefix
@@ -150,8 +154,18 @@ def test_easting_zone_prefix_rejects_six_degree_prefix() -> None:
 
 @pytest.mark.parametrize(
     ("text", "zone"),
-    [("38", 38), ("38带", 38), (" 39 ", 39), ("第38带", 38), ("114", 38), ("114°", 38), ("117°E", 39),
-     ("东经114度", 38), ("75", 25), ("135", 45)],
+    [
+        ("38", 38),
+        ("38带", 38),
+        (" 39 ", 39),
+        ("第38带", 38),
+        ("114", 38),
+        ("114°", 38),
+        ("117°E", 39),
+        ("东经114度", 38),
+        ("75", 25),
+        ("135", 45),
+    ],
 )
 def test_parse_zone_header(text: str, zone: int) -> None:
     assert parse_zone_header(text) == zone

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from gis_platform.accounts import MAP_READ
 from gis_platform.catalog import Catalog, Layer, Style, StyleCategory
-from gis_platform.crs import central_meridian, gk_epsg, zone_for_longitude
 from gis_platform.errors import CRSError
+from gis_platform.gk_zones import central_meridian, gk_epsg, zone_for_longitude
 from gis_platform.hillshade import native_max_zoom
 from gis_platform.tiles import (
     MAX_ZOOM,

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..catalog import Layer
-from ..crs import gk_epsg, zone_for_longitude
+from ..gk_zones import gk_epsg, zone_for_longitude
 
 AreaModel = Literal["ellipsoidal", "planar"]
 AREA_MODEL_NAMES = {

@@ -36,8 +36,9 @@ import shapely
 from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from gis_platform.crs import easting_zone_prefix, parse_zone_header, resolve_crs
+from gis_platform.crs import resolve_crs
 from gis_platform.errors import CRSError, InputFileError
+from gis_platform.gk_zones import easting_zone_prefix, parse_zone_header
 
 from .encoding import decode_text
 from .source import SourceData
