@@ -68,7 +68,8 @@ def request_actor(request: Request, principal: Principal | None = None) -> Actor
     return principal.actor(ip=client_ip(request), request_id=getattr(request.state, "request_id", None))
 
 
-def _credential(request: Request) -> str | None:
+def request_credential(request: Request) -> str | None:
+    """The credential a request carries: a bearer token or API key, an ``X-API-Key``, or the session cookie."""
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
@@ -89,7 +90,7 @@ async def current_principal(request: Request) -> Principal | None:
     A credential checked in the last ``auth_cache_ttl_s`` seconds is answered from memory on the event loop;
     only a lookup goes to the thread pool (the database driver blocks).
     """
-    credential = _credential(request)
+    credential = request_credential(request)
     if credential is None:
         return None
     authenticator: Authenticator = request.app.state.authenticator

@@ -13,7 +13,7 @@ from gis_platform import accounts, audit
 from gis_platform.audit import AuditEntry
 
 from ..deps import EngineDep, SettingsDep
-from ..security import SESSION_COOKIE, authenticated, client_ip, public, request_actor
+from ..security import SESSION_COOKIE, authenticated, client_ip, public, request_actor, request_credential
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -96,10 +96,9 @@ async def token(
 
 @router.post("/logout", summary="退出登录 / log out (ends this session)", dependencies=[public("logging out")])
 def logout(request: Request, response: Response, engine: EngineDep) -> Any:
-    credential = request.cookies.get(SESSION_COOKIE)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer ") and not header[7:].strip().startswith(accounts.API_KEY_PREFIX):
-        credential = header[7:].strip()
+    credential = request_credential(request)
+    if credential is not None and credential.startswith(accounts.API_KEY_PREFIX):
+        credential = request.cookies.get(SESSION_COOKIE)  # an API key is revoked by an admin, not logged out
     if credential:
         principal = request.state.principal
         accounts.revoke_session(engine, credential, request_actor(request, principal))
