@@ -190,6 +190,19 @@ def test_oauth2_password_flow_gives_a_short_lived_bearer_token(
     assert app_client.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
+def test_logout_ends_a_bearer_token_but_not_an_api_key(app_client: TestClient, engine: Engine) -> None:
+    ensure_user(engine, "viewer", "leader")
+    token = app_client.post("/api/v1/auth/token", data={"username": "leader", "password": TEST_PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert app_client.post("/api/v1/auth/logout", headers=bearer).json() == {"logged_out": True}
+    assert app_client.get("/api/v1/auth/me", headers=bearer).status_code == 401
+
+    _record, secret = accounts.create_api_key(engine, name="approval system", actor=cli_actor())
+    for key in ({"Authorization": f"Bearer {secret}"}, {"X-API-Key": secret}):
+        assert app_client.post("/api/v1/auth/logout", headers=key).json() == {"logged_out": False}
+        assert app_client.get("/api/v1/auth/me", headers=key).status_code == 200  # revoked by an admin only
+
+
 def test_disabled_account_cannot_log_in_and_loses_its_sessions(
     app_client: TestClient, engine: Engine, settings: Settings
 ) -> None:
