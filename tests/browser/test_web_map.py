@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -597,4 +598,50 @@ def test_first_view_has_the_red_lines_in_their_colours(page: tuple[Page, PageLog
     assert colour is not None
     r, g, b, a = colour
     assert a > 150 and r > 200 and g > 180 and b < 140  # the gold #F5D94D hatch
+    assert_clean(log)
+
+
+def test_history_pages_through_the_checks_and_filters_from_the_first_page(
+    page: tuple[Page, PageLog], server: Server
+) -> None:
+    parcel = shapely.geometry.mapping(shapely.box(114.7815, 34.8015, 114.7835, 34.8035))
+    run = uuid.uuid4().hex[:8]
+    total = server.get("/api/v1/checks?limit=1")["total"]
+    for i in range(max(1, 21 - total)):  # more than one page of 20, and one check this test can find again
+        server.post("/api/v1/checks", {"geometry": parcel, "project_number": f"PAGING-{run}-{i}"})
+    total = server.get("/api/v1/checks?limit=1")["total"]
+    pg, log = page
+    open_map(pg, server)
+    history = pg.locator(".history-list")
+    with pg.expect_response(lambda r: "/api/v1/checks?" in r.url and "offset=0" in r.url) as first:
+        pg.locator('[data-tab="history"]').click()
+    assert first.value.json()["total"] == total
+    history.locator("tr[data-check]").first.wait_for()
+    assert history.locator("tr[data-check]").count() == 20
+    assert history.locator("[data-range]").inner_text() == f"第 1–20 条，共 {total} 条"
+    assert history.locator('[data-page="-1"]').is_disabled()
+
+    with pg.expect_response(lambda r: "/api/v1/checks?" in r.url and "offset=20" in r.url) as second:
+        history.locator('[data-page="1"]').click()
+    shown = len(second.value.json()["items"])
+    assert shown == min(20, total - 20)
+    pg.wait_for_function(
+        "n => document.querySelectorAll('.history-list tr[data-check]').length === n && "
+        "document.querySelector('.history-list [data-range]').textContent.startsWith('第 21')",
+        arg=shown,
+    )
+    assert history.locator("[data-range]").inner_text() == f"第 21–{20 + shown} 条，共 {total} 条"
+    first_ids = {item["id"] for item in first.value.json()["items"]}
+    page_ids = {history.locator("tr[data-check]").nth(i).get_attribute("data-check") for i in range(shown)}
+    assert page_ids == {item["id"] for item in second.value.json()["items"]} and not page_ids & first_ids
+
+    # a filter starts again at the first page
+    number = f"PAGING-{run}-0"
+    field = pg.locator('#history-panel form input[name="project_number"]')
+    with pg.expect_response(lambda r: "/api/v1/checks?" in r.url and f"project_number={number}" in r.url) as found:
+        field.fill(number)
+        field.press("Enter")
+    assert "offset=0" in found.value.url
+    pg.wait_for_function("document.querySelectorAll('.history-list tr[data-check]').length === 1")
+    assert history.locator("[data-range]").inner_text() == "第 1–1 条，共 1 条"
     assert_clean(log)

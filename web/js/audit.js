@@ -5,6 +5,7 @@ import { api, urls, withQuery } from './api.js';
 import { $, clearFieldErrors, html, listState, localDateTime, setHtml, showFieldError, startOfLocalDay } from './dom.js';
 import { errorText } from './forms.js';
 import { onLangChange, t, tOr } from './i18n.js';
+import { createPager } from './paging.js';
 
 const PAGE = 50;
 /** The actions the platform records (gis_platform, api/routes); the filter also takes any other. */
@@ -29,7 +30,6 @@ export function createAudit(panel) {
   const list = $('.audit-list', panel);
   const csv = $('[data-audit-csv]', panel);
   const actions = $('#audit-actions');
-  let offset = 0;
   let page = null;
   let error = null;
   let seq = 0; // only the answer to the latest request is shown
@@ -82,11 +82,7 @@ export function createAudit(panel) {
             <td data-col="ip" class="nowrap">${e.ip || ''}</td>
           </tr>`)}</tbody>
       </table>
-      <div class="pager">
-        <button type="button" data-page="-1" ${offset === 0 ? html`disabled` : ''}>‹</button>
-        <span class="small" data-range>${t('audit.range', { from: page.total ? offset + 1 : 0, to: offset + page.items.length, total: page.total })}</span>
-        <button type="button" data-page="1" ${offset + PAGE >= page.total ? html`disabled` : ''}>›</button>
-      </div>`);
+      ${pager.bar(page.items.length, page.total, (range) => t('audit.range', range))}`);
   }
 
   async function load() {
@@ -97,7 +93,7 @@ export function createAudit(panel) {
     error = null;
     if (!page) render();
     try {
-      const answer = await api.get(urls.audit, { ...params, limit: PAGE, offset });
+      const answer = await api.get(urls.audit, { ...params, limit: PAGE, offset: pager.offset });
       if (mine !== seq) return;
       page = answer;
     } catch (err) {
@@ -107,25 +103,10 @@ export function createAudit(panel) {
     render();
   }
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    offset = 0;
-    load();
-  });
-  form.addEventListener('change', () => {
-    offset = 0;
-    load();
-  });
+  const pager = createPager({ form, list, size: PAGE, load });
   $('[data-action="reset-filters"]', form).addEventListener('click', () => {
     form.reset();
-    offset = 0;
-    load();
-  });
-  list.addEventListener('click', (e) => {
-    const pager = e.target.closest('[data-page]');
-    if (!pager) return;
-    offset = Math.max(0, offset + Number(pager.dataset.page) * PAGE);
-    load();
+    pager.first();
   });
   renderActions();
   onLangChange(() => {

@@ -6,6 +6,7 @@ import { $, esc, fmt, html, localDateTime, setHtml } from './dom.js';
 import { currentPrincipal } from './auth.js';
 import { onLangChange, pick, t } from './i18n.js';
 import { areaCells, verdictBadge } from './checkresult.js';
+import { createPager } from './paging.js';
 import { L } from './vendor.js';
 
 const LEVEL_COLOURS = { 禁止: '#CF1322', 有条件: '#FA8C16', 通过: '#389E0D' };
@@ -26,7 +27,6 @@ export function createConflicts(map, config, renderer, panel) {
   const errorBox = $('[data-error-for="conflicts"]', panel);
   let page = null; // {total, limit, offset, items} of GET /api/v1/jobs?kind=conflicts
   let listError = null;
-  let offset = 0;
   let onlyMine = false;
   let current = null; // {job, collection}
   let layer = null;
@@ -65,25 +65,21 @@ export function createConflicts(map, config, renderer, panel) {
             <td data-col="by">${job.created_by}${me && me.name === job.created_by ? html` <span class="muted">${t('conflicts.me')}</span>` : ''}</td>
           </tr>`)}</tbody>
       </table></div>
-      ${page.total > PAGE ? html`<div class="pager">
-        <button type="button" data-page="-1" ${offset === 0 ? html`disabled` : ''}>‹</button>
-        <span class="small">${t('history.range', { from: offset + 1, to: offset + page.items.length, total: page.total })}</span>
-        <button type="button" data-page="1" ${offset + PAGE >= page.total ? html`disabled` : ''}>›</button>
-      </div>` : ''}`);
+      ${page.total > PAGE ? pager.bar(page.items.length, page.total, (range) => t('history.range', range)) : ''}`);
   }
 
   /** The county's analyses from the server (this page of them), newest first. */
   async function reload() {
     clearTimeout(listTimer);
-    const request = api.get(urls.jobs, { kind: 'conflicts', mine: onlyMine ? 'true' : null, limit: PAGE, offset });
+    const request = api.get(urls.jobs, { kind: 'conflicts', mine: onlyMine ? 'true' : null, limit: PAGE, offset: pager.offset });
     loading = request;
     try {
       const next = await request;
       if (loading !== request) return; // a newer request replaced this one
       page = next;
       listError = null;
-      if (offset > 0 && !page.items.length && page.total) {
-        offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
+      if (pager.offset > 0 && !page.items.length && page.total) {
+        pager.reset(Math.floor((page.total - 1) / PAGE) * PAGE); // the list shrank: its last page
         reload();
         return;
       }
@@ -188,7 +184,7 @@ export function createConflicts(map, config, renderer, panel) {
     errorBox.hidden = true;
     try {
       const job = await api.post(urls.conflicts, {});
-      offset = 0; // the new analysis is the newest: on the first page
+      pager.reset(); // the new analysis is the newest: on the first page
       await Promise.all([reload(), show(job.id)]);
     } catch (err) {
       errorBox.textContent = err.message;
@@ -201,13 +197,8 @@ export function createConflicts(map, config, renderer, panel) {
     errorBox.textContent = err.message;
     errorBox.hidden = false;
   });
+  const pager = createPager({ list: jobsBox, size: PAGE, load: reload });
   jobsBox.addEventListener('click', (e) => {
-    const pager = e.target.closest('[data-page]');
-    if (pager) {
-      offset = Math.max(0, offset + Number(pager.dataset.page) * PAGE);
-      reload();
-      return;
-    }
     const row = e.target.closest('[data-job]');
     if (row) open(row.dataset.job);
   });
@@ -218,8 +209,7 @@ export function createConflicts(map, config, renderer, panel) {
   jobsBox.addEventListener('change', (e) => {
     if (e.target.matches('[data-filter="mine"]')) {
       onlyMine = e.target.checked;
-      offset = 0;
-      reload();
+      pager.first();
     }
   });
 

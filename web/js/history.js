@@ -3,13 +3,13 @@ import { api, urls } from './api.js';
 import { $, fmt, html, listState, setHtml } from './dom.js';
 import { lang, onLangChange, t } from './i18n.js';
 import { verdictBadge } from './checkresult.js';
+import { createPager } from './paging.js';
 
 const PAGE = 20;
 
 export function createHistory(panel, { onOpen }) {
   const form = $('form', panel);
   const list = $('.history-list', panel);
-  let offset = 0;
   let page = null;
   let error = null;
 
@@ -27,11 +27,7 @@ export function createHistory(panel, { onOpen }) {
             <td class="num">${fmt(c.parcel_area?.mu, 2)}</td>
           </tr>`)}</tbody>
       </table>
-      <div class="pager">
-        <button type="button" data-page="-1" ${offset === 0 ? html`disabled` : ''}>‹</button>
-        <span class="small">${t('history.range', { from: page.total ? offset + 1 : 0, to: offset + page.items.length, total: page.total })}</span>
-        <button type="button" data-page="1" ${offset + PAGE >= page.total ? html`disabled` : ''}>›</button>
-      </div>`);
+      ${pager.bar(page.items.length, page.total, (range) => t('history.range', range))}`);
   }
 
   async function load() {
@@ -44,7 +40,7 @@ export function createHistory(panel, { onOpen }) {
         verdict: data.get('verdict') || null,
         project_number: String(data.get('project_number') || '').trim() || null,
         limit: PAGE,
-        offset,
+        offset: pager.offset,
       });
     } catch (err) {
       error = t('history.failed', { message: err.message });
@@ -52,22 +48,8 @@ export function createHistory(panel, { onOpen }) {
     render();
   }
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    offset = 0;
-    load();
-  });
-  form.addEventListener('change', () => {
-    offset = 0;
-    load();
-  });
+  const pager = createPager({ form, list, size: PAGE, load });
   list.addEventListener('click', (e) => {
-    const pager = e.target.closest('[data-page]');
-    if (pager) {
-      offset = Math.max(0, offset + Number(pager.dataset.page) * PAGE);
-      load();
-      return;
-    }
     const row = e.target.closest('[data-check]');
     if (row) onOpen(row.dataset.check);
   });
