@@ -124,40 +124,53 @@ def bench_bare_sql(conn: Any, versions: dict[str, int], parcels: list[shapely.Po
     return times
 
 
+class InProcessService:
+    """The check service as the API process holds it (settings, engine, catalogue, rules), in this process."""
+
+    def __init__(self, url: str) -> None:
+        from gis_platform.audit import Actor
+        from gis_platform.catalog import load_catalog
+        from gis_platform.db import make_engine
+        from gis_platform.rules import load_rules
+        from gis_platform.settings import Settings
+
+        self.settings = Settings(database_url=url)
+        self.engine = make_engine(self.settings, pool_size=1)
+        self.catalog = load_catalog(self.settings.layers_dir)
+        self.rules = load_rules(self.settings.layers_dir, self.catalog)
+        self.actor = Actor(name="key:bench", kind="api_key", role="approval", ip="127.0.0.1")
+
+    def request(self, body: dict[str, Any]) -> Any:
+        """The ``CheckRequest`` the check route makes of a request body (parsing the parcel included)."""
+        from gis_platform.analysis.parcel import parcels_from_geojson
+        from gis_platform.checks import CheckRequest
+
+        parcel = parcels_from_geojson(
+            body["geometry"], "EPSG:4490", max_vertices=self.settings.max_parcel_vertices, max_parcels=1
+        )[0]
+        return CheckRequest(
+            parcel=parcel,
+            layers=tuple(body["layers"]),
+            land_use_code=body["land_use"],
+            source="bench",
+            created_by=self.actor.name,
+            actor=self.actor,
+        )
+
+
 def bench_in_process(url: str, bodies: list[dict[str, Any]]) -> list[float]:
     """(a2) ``run_check`` as the check route calls it, in this process: the check's own work without HTTP."""
-    from gis_platform.analysis.parcel import parcels_from_geojson
-    from gis_platform.audit import Actor
-    from gis_platform.catalog import load_catalog
-    from gis_platform.checks import CheckRequest, run_check
-    from gis_platform.db import make_engine
-    from gis_platform.rules import load_rules
-    from gis_platform.settings import Settings
+    from gis_platform.checks import run_check
 
-    settings = Settings(database_url=url)
-    engine = make_engine(settings, pool_size=1)
-    catalog = load_catalog(settings.layers_dir)
-    rules = load_rules(settings.layers_dir, catalog)
-    actor = Actor(name="key:bench", kind="api_key", role="approval", ip="127.0.0.1")
+    service = InProcessService(url)
     times = []
     try:
         for body in bodies:
             started = time.perf_counter()
-            parcel = parcels_from_geojson(
-                body["geometry"], "EPSG:4490", max_vertices=settings.max_parcel_vertices, max_parcels=1
-            )[0]
-            request = CheckRequest(
-                parcel=parcel,
-                layers=tuple(body["layers"]),
-                land_use_code=body["land_use"],
-                source="bench",
-                created_by=actor.name,
-                actor=actor,
-            )
-            run_check(engine, catalog, rules, settings, request)
+            run_check(service.engine, service.catalog, service.rules, service.settings, service.request(body))
             times.append((time.perf_counter() - started) * 1000)
     finally:
-        engine.dispose()
+        service.engine.dispose()
     return times
 
 
@@ -168,18 +181,8 @@ def bench_check_phases(url: str, bodies: list[dict[str, Any]]) -> dict[str, floa
     overlay statement inside ``compute_check`` is timed by wrapping the function the checks module calls.
     """
     from gis_platform import checks
-    from gis_platform.analysis.parcel import parcels_from_geojson
-    from gis_platform.audit import Actor
-    from gis_platform.catalog import load_catalog
-    from gis_platform.db import make_engine
-    from gis_platform.rules import load_rules
-    from gis_platform.settings import Settings
 
-    settings = Settings(database_url=url)
-    engine = make_engine(settings, pool_size=1)
-    catalog = load_catalog(settings.layers_dir)
-    rules = load_rules(settings.layers_dir, catalog)
-    actor = Actor(name="key:bench", kind="api_key", role="approval", ip="127.0.0.1")
+    service = InProcessService(url)
     phases: dict[str, list[float]] = {
         k: [] for k in ("parse", "checkout", "overlay_statement", "rules_and_document", "store", "commit")
     }
@@ -196,21 +199,11 @@ def bench_check_phases(url: str, bodies: list[dict[str, Any]]) -> dict[str, floa
     try:
         for body in bodies:
             t0 = time.perf_counter()
-            parcel = parcels_from_geojson(
-                body["geometry"], "EPSG:4490", max_vertices=settings.max_parcel_vertices, max_parcels=1
-            )[0]
-            request = checks.CheckRequest(
-                parcel=parcel,
-                layers=tuple(body["layers"]),
-                land_use_code=body["land_use"],
-                source="bench",
-                created_by=actor.name,
-                actor=actor,
-            )
+            request = service.request(body)
             t1 = time.perf_counter()
-            with engine.connect() as conn:
+            with service.engine.connect() as conn:
                 t2 = time.perf_counter()
-                result = checks.compute_check(conn, catalog, rules, settings, request)
+                result = checks.compute_check(conn, service.catalog, service.rules, service.settings, request)
                 t3 = time.perf_counter()
                 checks.store_check(conn, request, result)
                 t4 = time.perf_counter()
@@ -223,7 +216,7 @@ def bench_check_phases(url: str, bodies: list[dict[str, Any]]) -> dict[str, floa
             phases["commit"].append((t5 - t4) * 1000)
     finally:
         checks.overlay_parcel = overlay  # type: ignore[assignment]
-        engine.dispose()
+        service.engine.dispose()
     return {k: round(percentile(v, 0.5), 2) for k, v in phases.items()}
 
 
