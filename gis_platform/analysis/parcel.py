@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import orjson
 import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -72,28 +73,36 @@ def _shape(geometry: dict[str, Any], index: int) -> BaseGeometry:
         raise ParcelError(f"parcel {index + 1}: empty geometry (no coordinates)")
     _check_numbers(coords, index)
     try:
-        import json
-
-        shape = shapely.from_geojson(json.dumps(geometry))
+        shape = shapely.from_geojson(orjson.dumps(geometry, option=orjson.OPT_SERIALIZE_NUMPY))
     except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
         raise ParcelError(f"parcel {index + 1}: malformed {kind} coordinates ({exc})") from exc
     return shape
 
 
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
+def _is_position(item: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether every value of a non-empty list is a number (``bool`` is not); the set of types is the fast test."""
+    return {type(v) for v in item} <= _PLAIN_NUMBERS or all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in item
+    )
+
+
 def _check_numbers(coords: Any, index: int) -> None:
+    """Every position of nested coordinate lists: at least two numbers, all finite; anything else is named."""
     stack = [coords]
     while stack:
         item = stack.pop()
-        if isinstance(item, list | tuple):
-            if item and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item):
-                if len(item) < 2:
-                    raise ParcelError(f"parcel {index + 1}: a position needs at least two numbers, got {item}")
-                if not all(math.isfinite(v) for v in item):
-                    raise ParcelError(f"parcel {index + 1}: non-finite coordinate {item} (NaN or infinity)")
-            else:
-                stack.extend(item)
-        else:
+        if not isinstance(item, list | tuple):
             raise ParcelError(f"parcel {index + 1}: coordinate value {item!r} is not a number")
+        if item and _is_position(item):
+            if len(item) < 2:
+                raise ParcelError(f"parcel {index + 1}: a position needs at least two numbers, got {item}")
+            if not all(map(math.isfinite, item)):
+                raise ParcelError(f"parcel {index + 1}: non-finite coordinate {item} (NaN or infinity)")
+        else:
+            stack.extend(item)
 
 
 @lru_cache(maxsize=64)
