@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Engine
 
 from gis_platform.accounts import REPORTS_READ, Principal
 from gis_platform.audit import AuditEntry, record_now
@@ -47,9 +48,7 @@ def check_report_html(
     catalog: CatalogDep,
     principal: Annotated[Principal, requires(REPORTS_READ)],
 ) -> HTMLResponse:
-    check = get_check(engine, check_id)
-    _log_download(request, principal, check, "html")
-    headers = {"Content-Disposition": content_disposition("inline", report_filename(check, "html"), check["id"])}
+    check, headers = _report(engine, check_id, request, principal, "html", "inline")
     return HTMLResponse(render_check_html(check, catalog), headers=headers)
 
 
@@ -66,14 +65,18 @@ def check_report_pdf(
     catalog: CatalogDep,
     principal: Annotated[Principal, requires(REPORTS_READ)],
 ) -> Response:
-    check = get_check(engine, check_id)
-    _log_download(request, principal, check, "pdf")
-    headers = {"Content-Disposition": content_disposition("attachment", report_filename(check, "pdf"), check["id"])}
+    check, headers = _report(engine, check_id, request, principal, "pdf", "attachment")
     return Response(render_check_pdf(check, catalog), media_type="application/pdf", headers=headers)
 
 
-def _log_download(request: Request, principal: Principal, check: dict[str, Any], fmt: str) -> None:
+def _report(
+    engine: Engine, check_id: str, request: Request, principal: Principal, fmt: str, disposition: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stored check and the response headers of its report; the download is written to the audit trail."""
+    check = get_check(engine, check_id)
     entry = AuditEntry(
         request_actor(request, principal), "report.download", f"check:{check['id']}", details={"format": fmt}
     )
-    record_now(request.app.state.engine, entry)
+    record_now(engine, entry)
+    headers = {"Content-Disposition": content_disposition(disposition, report_filename(check, fmt), check["id"])}
+    return check, headers
