@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 import gis_platform
 from gis_platform.accounts import Authenticator
 from gis_platform.catalog import load_catalog
-from gis_platform.db import make_engine
+from gis_platform.credential_watch import CredentialWatch
+from gis_platform.db import libpq_dsn, make_engine
 from gis_platform.jobs import start_job_runner
 from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
@@ -40,12 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         previous = {name: getattr(app.state, name, None) for name in ("engine", "authenticator", "job_runner")}
         engine = app.state.engine = make_engine(settings)
         metrics.watch_engine(engine)  # pool gauges at /metrics
-        app.state.authenticator = Authenticator(engine, settings)
+        authenticator = app.state.authenticator = Authenticator(engine, settings)
+        # a revoked credential is forgotten in this worker as soon as any worker, the CLI or SQL commits it
+        watch = CredentialWatch(
+            libpq_dsn(settings.database_url), authenticator.clear, connect_timeout_s=settings.db_connect_timeout_s
+        ).start()
         runner = start_job_runner(app.state)  # batch checks and conflict analyses run in the background
         try:
             yield
         finally:
             runner.stop()
+            watch.stop()
             metrics.unwatch_engine(engine)
             metrics.mark_process_dead()
             engine.dispose()

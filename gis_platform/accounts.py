@@ -473,8 +473,9 @@ class Authenticator:
     """Turns a session token or API key into a :class:`Principal`.
 
     Results are remembered for ``auth_cache_ttl_s`` seconds so a check does not pay a database round trip
-    for its credentials; a logout, revocation or disabled account therefore takes effect within that time
-    in other worker processes (at once in the process that made the change).
+    for its credentials. A logout, revocation or disabled account empties the cache of every worker process as
+    soon as it is committed (:mod:`gis_platform.credential_watch`, LISTEN/NOTIFY); should that channel be down,
+    the time limit is the bound.
     """
 
     def __init__(self, engine: Engine, settings: Settings) -> None:

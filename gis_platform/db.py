@@ -26,6 +26,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def libpq_dsn(url: str) -> str:
+    """The database URL as libpq takes it (``postgresql://``), for a plain psycopg2 connection."""
+    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(settings: Settings, *, pool_size: int = 5) -> Engine:
     url = normalise_url(settings.database_url)
     connect_args: dict[str, Any] = {}
