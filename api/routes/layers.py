@@ -1,16 +1,17 @@
-"""The layer catalogue with each layer's current version, and a layer's version history."""
+"""The layer catalogue with current versions, a layer's version history, and what changed between two versions."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
 from gis_platform.accounts import LAYERS_ADMIN, MAP_READ, Principal
+from gis_platform.analysis.changes import MAX_PAGE, changes_geojson, compare_versions
 from gis_platform.ingest.pipeline import import_file
 
 from ..deps import CatalogDep, EngineDep, SettingsDep
@@ -61,6 +62,41 @@ def layer_versions(code: str, engine: EngineDep, catalog: CatalogDep) -> list[di
             {"c": layer.code},
         ).mappings()
         return [_version(r) for r in rows]
+
+
+VersionNo = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="version number (default: see summary)")]
+ChangeKind = Annotated[Literal["added", "removed", "changed"] | None, Query(description="only this kind of change")]
+
+
+@router.get(
+    "/{code}/changes",
+    summary="版本变更比对 / what changed between two versions (default: the current one and the one before it)",
+)
+def layer_changes(
+    code: str,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    base: VersionNo = None,
+    target: VersionNo = None,
+    kind: ChangeKind = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Any:
+    """Added, removed and changed features matched by the layer's identifier field, with counts and areas
+    (m², 公顷, 亩); the changed features largest area change first. Computed once per pair of versions."""
+    return compare_versions(engine, catalog, code, base=base, target=target, kind=kind, limit=limit, offset=offset)
+
+
+@router.get("/{code}/changes.geojson", summary="变更图斑 GeoJSON / the changed features for the map")
+def layer_changes_geojson(
+    code: str,
+    engine: EngineDep,
+    catalog: CatalogDep,
+    base: VersionNo = None,
+    target: VersionNo = None,
+    kind: ChangeKind = None,
+) -> Any:
+    return changes_geojson(engine, catalog, code, base=base, target=target, kind=kind)
 
 
 admin_router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
