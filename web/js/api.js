@@ -170,6 +170,8 @@ export const urls = {
   conflictGpkg: (id) => `/api/v1/conflicts/${encodeURIComponent(id)}/features.gpkg`,
   tile: (code, z, x, y) => `/tiles/${encodeURIComponent(code)}/${z}/${x}/${y}.pbf`,
   features: (code) => `/api/v1/layers/${encodeURIComponent(code)}/features.geojson`,
+  layerChanges: (code) => `/api/v1/layers/${encodeURIComponent(code)}/changes`,
+  layerChangesGeojson: (code) => `/api/v1/layers/${encodeURIComponent(code)}/changes.geojson`,
   users: '/api/v1/users',
   user: (name) => `/api/v1/users/${encodeURIComponent(name)}`,
   apiKeys: '/api/v1/api-keys',

@@ -5,7 +5,7 @@ import { swatch } from './style.js';
 import { townshipLabels } from './labels.js';
 import { featureLayer } from './tiles.js';
 
-export function createLayerTree(map, config, container, { onChange } = {}) {
+export function createLayerTree(map, config, container, { onChange, changes = null } = {}) {
   const state = new Map(); // code → {layer cfg, leaflet layer | null, visible, opacity}
   for (const layer of config.layers.values()) {
     state.set(layer.code, { cfg: layer, leaflet: null, visible: false, opacity: 1 });
@@ -80,6 +80,9 @@ export function createLayerTree(map, config, container, { onChange } = {}) {
             <input type="range" min="0" max="100" value="${Math.round(entry.opacity * 100)}" data-opacity="${layer.code}">
           </label>
           <ul class="legend">${layer.legend.map((c) => html`<li>${swatch(c, layer.geometry_type)}<span>${pick(c, 'label') || pick(layer)}</span></li>`)}</ul>
+          ${changes && layer.version && layer.version.version_no > 1 ? html`
+            <button type="button" class="small" data-changes="${layer.code}">${t('changes.compare')} (v${layer.version.version_no - 1} → v${layer.version.version_no})</button>
+            <div class="layer-changes" hidden></div>` : ''}
         </div>
         <p class="layer-error error" hidden></p>
       </li>`;
@@ -97,6 +100,16 @@ export function createLayerTree(map, config, container, { onChange } = {}) {
     if (entry.leaflet) entry.leaflet.setOpacity(entry.opacity);
   });
   container.addEventListener('click', (e) => {
+    const compare = e.target.closest('[data-changes]');
+    if (compare) {
+      changes.show(compare.dataset.changes, $('.layer-changes', compare.closest('.layer')));
+      return;
+    }
+    if (e.target.closest('[data-action="clear-changes"]')) {
+      changes.clear();
+      e.target.closest('.layer-changes').hidden = true;
+      return;
+    }
     const button = e.target.closest('[data-legend]');
     if (!button) return;
     const details = $('.layer-details', button.closest('.layer'));

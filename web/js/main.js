@@ -25,6 +25,7 @@ import { createHistory } from './history.js';
 import { createIdentify } from './identify.js';
 import { apply, lang, onLangChange, pick, setLang, t } from './i18n.js';
 import { createLayerTree } from './layertree.js';
+import { createChangesView } from './changes.js';
 import { createMap, trackCoordinates } from './map.js';
 import { createMeasureTool } from './measure.js';
 import { createSearch } from './search.js';
@@ -78,7 +79,7 @@ function build(rawConfig, catalogue) {
 
   const { map, renderer } = createMap($('#map'), config);
   trackCoordinates(map, config, $('#coords'));
-  const tree = createLayerTree(map, config, $('#layer-tree'));
+  const tree = createLayerTree(map, config, $('#layer-tree'), { changes: createChangesView(map, renderer) });
   createIdentify(map, tree, config, $('#identify-panel'));
   const checkPanel = createCheckPanel(map, config, renderer, $('#check-panel'), {
     onChecked: () => history.reload(),
