@@ -203,6 +203,18 @@ def _item(r: Any) -> dict[str, Any]:
     }
 
 
+def _resolve(
+    engine: Engine, catalog: Catalog, code: str, base: int | None, target: int | None, kind: str | None
+) -> tuple[Layer, VersionRef, VersionRef, int, dict[str, Any]]:
+    """The layer, the two versions, and the id and summary of their (stored) comparison."""
+    layer = catalog.layer(code)
+    if kind is not None and kind not in KINDS:
+        raise ComparisonError(f"unknown kind of change {kind!r} (use {', '.join(KINDS)})")
+    with engine.connect() as conn:
+        base_ref, target_ref = _versions(conn, layer, base, target)
+    return (layer, base_ref, target_ref, *_comparison(engine, layer, base_ref, target_ref))
+
+
 def compare_versions(
     engine: Engine,
     catalog: Catalog,
@@ -217,12 +229,7 @@ def compare_versions(
     """The changes from version ``base`` to version ``target`` (version numbers; default: the current version and
     the one before it): a summary with counts and areas, and one page of the changed features, largest area change
     first (``kind`` keeps one of added / removed / changed)."""
-    layer = catalog.layer(code)
-    if kind is not None and kind not in KINDS:
-        raise ComparisonError(f"unknown kind of change {kind!r} (use {', '.join(KINDS)})")
-    with engine.connect() as conn:
-        base_ref, target_ref = _versions(conn, layer, base, target)
-    comparison_id, summary = _comparison(engine, layer, base_ref, target_ref)
+    layer, base_ref, target_ref, comparison_id, summary = _resolve(engine, catalog, code, base, target, kind)
     where = "comparison_id = :c" + (" AND kind = :k" if kind else "")
     with engine.connect() as conn:
         total = conn.execute(
@@ -275,12 +282,7 @@ def changes_geojson(
 ) -> dict[str, Any]:
     """The changed features as a GeoJSON FeatureCollection for the map (a removed feature in its old geometry,
     the others in their new one), largest area change first, at most ``MAX_GEOJSON_FEATURES``."""
-    layer = catalog.layer(code)
-    if kind is not None and kind not in KINDS:
-        raise ComparisonError(f"unknown kind of change {kind!r} (use {', '.join(KINDS)})")
-    with engine.connect() as conn:
-        base_ref, target_ref = _versions(conn, layer, base, target)
-    comparison_id = _comparison(engine, layer, base_ref, target_ref)[0]
+    layer, base_ref, target_ref, comparison_id, _ = _resolve(engine, catalog, code, base, target, kind)
     sql = _GEOJSON.format(kind_filter="WHERE kind = :k" if kind else "")
     with engine.connect() as conn:
         rows = conn.execute(
