@@ -210,6 +210,58 @@ def layers_command() -> None:
         )
 
 
+@app.command("changes")
+def changes_command(
+    layer: Annotated[str, typer.Option("--layer", "-l", help="catalogue layer code, e.g. YJJBNT")],
+    base: Annotated[int | None, typer.Option(help="version number to compare from (default: the one before)")] = None,
+    target: Annotated[int | None, typer.Option(help="version number to compare to (default: the current one)")] = None,
+    limit: Annotated[int, typer.Option(help="changed features to list, largest area change first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """版本变更比对 / what changed between two versions of a layer (default: the current one and the one before)."""
+    from .analysis.changes import MAX_PAGE, compare_versions
+    from .catalog import load_catalog
+
+    settings = load_settings()
+    try:
+        result = compare_versions(
+            _engine(settings),
+            load_catalog(settings.layers_dir),
+            layer,
+            base=base,
+            target=target,
+            limit=min(max(limit, 1), MAX_PAGE),
+        )
+    except PlatformError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(render_changes_table(result))
+
+
+def render_changes_table(result: dict[str, Any]) -> str:
+    summary = result["summary"]
+    names = {"added": "新增 added", "removed": "删除 removed", "changed": "变更 changed", "unchanged": "未变 unchanged"}
+    lines = [
+        f"{result['layer']}  v{result['base']['version_no']} → v{result['target']['version_no']}"
+        f"  (按 {result['key_field']} 匹配 matched by {result['key_field']})",
+    ]
+    for kind, name in names.items():
+        part = summary[kind]
+        area = part["delta"] if kind == "changed" else part["area"]
+        lines.append(f"  {name:16} {part['count']:>8}  {area['m2']:>16,.2f} m²  {area['mu']:>12,.2f} 亩")
+    delta = summary["total"]["delta"]
+    lines.append(f"  {'净变化 net':16} {'':>8}  {delta['m2']:>16,.2f} m²  {delta['mu']:>12,.2f} 亩")
+    for item in result["items"]:
+        fields = f"  [{', '.join(item['changed_fields'])}]" if item["changed_fields"] else ""
+        moved = "  几何变化 geometry" if item["geometry_changed"] else ""
+        lines.append(f"  {item['kind']:8} {item['key']:24} {item['delta']['m2']:>14,.2f} m²{moved}{fields}")
+    if result["total"] > len(result["items"]):
+        lines.append(f"  … {result['total'] - len(result['items'])} more (--limit, --json)")
+    return "\n".join(lines)
+
+
 @demo_app.command("generate")
 def demo_generate(
     out: Annotated[Path, typer.Option(help="output folder")] = DEMO_DIR,

@@ -170,3 +170,23 @@ def test_bad_comparisons_are_4xx_naming_the_problem(
     assert response.status_code == status, response.text
     assert fragment in response.text
     assert client.get("/api/v1/layers/NOPE/changes").status_code == 404
+
+
+def test_cli_prints_the_comparison(two_versions: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from gis_platform.cli import app
+
+    monkeypatch.setenv("GIS_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    table = runner.invoke(app, ["changes", "--layer", "YJJBNT"])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].startswith("YJJBNT  v1 → v2")
+    added = next(line for line in lines if line.lstrip().startswith("新增 added")).split()
+    assert added[2] == "1" and float(added[3].replace(",", "")) == pytest.approx(geod_area(NEW), abs=0.01)
+    assert any(line.split()[:2] == ["changed", "JB5"] and line.endswith("[DLBM]") for line in lines)
+    as_json = runner.invoke(app, ["changes", "--layer", "YJJBNT", "--json", "--base", "2", "--target", "1"])
+    assert as_json.exit_code == 0 and '"removed"' in as_json.output
+    missing = runner.invoke(app, ["changes", "--layer", "YJJBNT", "--base", "9"])
+    assert missing.exit_code == 2 and "no version 9" in missing.output
