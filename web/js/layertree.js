@@ -122,6 +122,7 @@ export function createLayerTree(map, config, container, { onChange, changes = nu
   for (const layer of config.layers.values()) if (layer.visible && layer.hasData) setVisible(layer.code, true);
   onLangChange(() => {
     const open = new Set([...container.querySelectorAll('.layer-details:not([hidden])')].map((d) => d.closest('.layer').dataset.layer));
+    if (changes) changes.clear(); // its summary goes with the re-rendered tree
     render();
     for (const code of open) {
       const li = container.querySelector(`[data-layer="${CSS.escape(code)}"]`);
