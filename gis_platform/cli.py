@@ -219,7 +219,7 @@ def changes_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
 ) -> None:
     """版本变更比对 / what changed between two versions of a layer (default: the current one and the one before)."""
-    from .analysis.changes import MAX_PAGE, compare_versions
+    from .analysis.changes import compare_versions
     from .catalog import load_catalog
 
     settings = load_settings()
@@ -230,7 +230,7 @@ def changes_command(
             layer,
             base=base,
             target=target,
-            limit=min(max(limit, 1), MAX_PAGE),
+            limit=max(limit, 1),
         )
     except PlatformError as exc:
         _fail(exc)

@@ -13,7 +13,7 @@ Versions never change once written, so the comparison of two is computed once, i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -39,15 +39,6 @@ class VersionRef:
     source_name: str
     imported_at: str
     feature_count: int
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "version_no": self.version_no,
-            "source_name": self.source_name,
-            "imported_at": self.imported_at,
-            "feature_count": self.feature_count,
-        }
 
 
 def _versions(
@@ -230,26 +221,26 @@ def compare_versions(
     the one before it): a summary with counts and areas, and one page of the changed features, largest area change
     first (``kind`` keeps one of added / removed / changed)."""
     layer, base_ref, target_ref, comparison_id, summary = _resolve(engine, catalog, code, base, target, kind)
+    limit = min(limit, MAX_PAGE)
     where = "comparison_id = :c" + (" AND kind = :k" if kind else "")
     with engine.connect() as conn:
-        total = conn.execute(
+        count = conn.execute(
             text(f"SELECT count(*) FROM version_change WHERE {where}"), {"c": comparison_id, "k": kind}
-        )
+        ).scalar_one()
         rows = conn.execute(
             text(f"SELECT * FROM version_change WHERE {where} ORDER BY seq LIMIT :limit OFFSET :offset"),
-            {"c": comparison_id, "k": kind, "limit": min(limit, MAX_PAGE), "offset": offset},
+            {"c": comparison_id, "k": kind, "limit": limit, "offset": offset},
         ).all()
-        count = total.scalar_one()
     return {
         "layer": layer.code,
         "key_field": layer.feature_id_field,
         "area_model": "ellipsoidal",
-        "base": base_ref.public(),
-        "target": target_ref.public(),
+        "base": asdict(base_ref),
+        "target": asdict(target_ref),
         "summary": summary,
         "kind": kind,
         "total": count,
-        "limit": min(limit, MAX_PAGE),
+        "limit": limit,
         "offset": offset,
         "items": [_item(r) for r in rows],
     }
@@ -314,7 +305,7 @@ def changes_geojson(
     return {
         "type": "FeatureCollection",
         "layer": layer.code,
-        "base": base_ref.public(),
-        "target": target_ref.public(),
+        "base": asdict(base_ref),
+        "target": asdict(target_ref),
         "features": features,
     }

@@ -9,12 +9,10 @@ export const CHANGE_COLOURS = { added: '#389E0D', removed: '#CF1322', changed: '
 
 export function createChangesView(map, renderer) {
   let overlay = null;
-  let shownCode = null;
 
   function clear() {
     if (overlay) overlay.remove();
     overlay = null;
-    shownCode = null;
   }
 
   function popup(p) {
@@ -62,12 +60,11 @@ export function createChangesView(map, renderer) {
         }),
         onEachFeature: (f, l) => l.bindPopup(() => popup(f.properties)),
       }).addTo(map);
-      shownCode = code;
       map.fitBounds(overlay.getBounds(), { padding: [20, 20], maxZoom: 16 });
     } catch (err) {
       setHtml(box, html`<p class="error small">${t('changes.failed', { message: err.message })}</p>`);
     }
   }
 
-  return { show, clear, shown: () => shownCode };
+  return { show, clear };
 }

@@ -24,7 +24,6 @@ export function createPager({ form = null, list, size, load }) {
     get offset() {
       return offset;
     },
-    size,
     /** Start again at the first page. */
     first: () => go(0),
     /** Move to `to` (0: the first page) without loading: the caller loads next. */
