@@ -1,7 +1,7 @@
 """The layer catalogue: the only reader of the ``layers/`` folder.
 
 Three data files live in ``layers/``: ``catalog.yaml`` — the standard county layers (code, names, group,
-geometry, fields, style, role …), plus ``storage_srid`` and ``default_area_model`` — and the two land
+geometry, fields, style, role …), plus ``storage_srid``, ``survey_plane`` and ``default_area_model`` — and the two land
 classifications ``landuse.yaml`` (用地用海) and ``land_survey_codes.yaml`` (三调 地类), whose models and
 loaders are in :mod:`gis_platform.classifications`.
 
@@ -50,7 +50,8 @@ from gis_platform.data_files import (
     require_str,
     validate_entry,
 )
-from gis_platform.errors import CatalogError, UnknownLandUseError, UnknownLayerError
+from gis_platform.errors import CatalogError, CRSError, UnknownLandUseError, UnknownLayerError
+from gis_platform.survey_plane import DEFAULT_NOISE_WIDTH_M, SurveyPlane
 
 __all__ = [
     "CATALOG_FILE",
@@ -332,9 +333,30 @@ class Layer(FrozenModel):
         return {src: result[src] for src in names}
 
 
+def _epsg_code(value: Any) -> int:
+    text = require_str(value).strip().upper()
+    if not re.fullmatch(r"EPSG:\d{4,5}", text):
+        raise ValueError(f"{value!r} is not an EPSG code written as 'EPSG:4547'")
+    return int(text.split(":")[1])
+
+
+class _SurveyPlaneEntry(FrozenModel):
+    crs: Annotated[int, BeforeValidator(_epsg_code)]
+    noise_width_m: Annotated[float, PydanticField(gt=0.0, le=0.01, allow_inf_nan=False)] = DEFAULT_NOISE_WIDTH_M
+
+    @model_validator(mode="after")
+    def _cm_family(self) -> _SurveyPlaneEntry:
+        try:  # a CGCS2000 GK zone by central meridian, EPSG:4534–4554
+            SurveyPlane(self.crs, self.noise_width_m)
+        except CRSError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class _CatalogFile(FrozenModel):
     storage_srid: StrictInt
     default_area_model: AreaModel
+    survey_plane: _SurveyPlaneEntry
     layers: list[dict[str, Any]] = PydanticField(min_length=1)
 
 
@@ -392,6 +414,7 @@ class Catalog:
         "directory",
         "fingerprint",
         "storage_srid",
+        "survey_plane",
     )
 
     def __init__(
@@ -399,6 +422,7 @@ class Catalog:
         *,
         directory: Path,
         storage_srid: int,
+        survey_plane: SurveyPlane,
         default_area_model: str,
         layers: Iterable[Layer],
         land_use: Mapping[str, LandUseClass],
@@ -410,6 +434,8 @@ class Catalog:
         """The folder the catalogue was read from."""
         self.storage_srid: int = storage_srid
         """SRID every geometry is stored in (4490, CGCS2000 geographic)."""
+        self.survey_plane: SurveyPlane = survey_plane
+        """The county's survey plane (CGCS2000 GK zone, central-meridian family): every overlay runs in it."""
         self.default_area_model: str = default_area_model
         """``ellipsoidal`` (survey practice) or ``planar``."""
         self.fingerprint: str = fingerprint
@@ -539,6 +565,7 @@ def _build(directory: Path) -> Catalog:
     return Catalog(
         directory=directory,
         storage_srid=top.storage_srid,
+        survey_plane=SurveyPlane(top.survey_plane.crs, top.survey_plane.noise_width_m),
         default_area_model=top.default_area_model,
         layers=layers,
         land_use=land_use,

@@ -43,9 +43,14 @@ def db_upgrade(revision: str = "head") -> None:
     from . import migrate
 
     try:
-        migrate.upgrade(load_settings(), revision)
+        moved = migrate.upgrade(load_settings(), revision)
     except PlatformError as exc:
         _fail(exc)
+    for update in moved:
+        typer.echo(
+            f"图层 {update.layer_code} 版本 id {update.version_id}: {update.features:,} 个要素已转入测量平面"
+            f" / {update.features:,} features brought into the survey plane ({update.seconds:.1f} s)"
+        )
     typer.echo(f"database at revision {migrate.head_revision(load_settings()) if revision == 'head' else revision}")
 
 
@@ -138,7 +143,7 @@ def check_command(
                     source=f"cli:{file.name}",
                 ),
             )
-            for parcel in parcels_from_file(file, settings, crs=crs)
+            for parcel in parcels_from_file(file, settings, catalog.survey_plane, crs=crs)
         ]
     except PlatformError as exc:
         _fail(exc)

@@ -7,7 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from .db import normalise_url
+from .catalog import load_catalog
+from .db import make_engine, normalise_url
+from .plane_store import PlaneUpdate, ensure_survey_plane
 from .settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -20,8 +22,16 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "head") -> list[PlaneUpdate]:
+    """Run the migrations, then bring every stored layer version into the catalogue's survey plane."""
     command.upgrade(alembic_config(settings), revision)
+    if revision != "head":
+        return []
+    engine = make_engine(settings)
+    try:
+        return ensure_survey_plane(engine, load_catalog(settings.layers_dir).survey_plane)
+    finally:
+        engine.dispose()
 
 
 def head_revision(settings: Settings) -> str | None:

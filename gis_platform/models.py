@@ -9,7 +9,9 @@
   either complete and current or not there at all.
 
 Geometries are stored in EPSG:4490 (CGCS2000 lon/lat). ``feature.area_m2`` is the ellipsoidal
-area on the CGCS2000 ellipsoid (``ST_Area(geom::geography)``), computed by the database.
+area on the CGCS2000 ellipsoid (``ST_Area(geom::geography)``), computed by the database. Each feature is
+also kept in the county's survey plane (``feature.geom_plane``, a CGCS2000 Gauss-Krüger zone), where every
+overlay runs (:mod:`gis_platform.survey_plane`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class LayerVersion(Base):
     area_total_m2: Mapped[float | None] = mapped_column(Double, nullable=True)
     extent: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    plane_srid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The survey plane ``feature.geom_plane`` holds this version in (the catalogue's ``survey_plane``)."""
 
 
 feature_id_seq = Sequence("feature_id_seq", metadata=Base.metadata)
@@ -103,3 +107,5 @@ class Feature(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=STORAGE_SRID, spatial_index=False))
     area_m2: Mapped[float | None] = mapped_column(Double, Computed(FEATURE_AREA_SQL, persisted=True), nullable=True)
+    geom_plane: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=-1, spatial_index=False), nullable=True)
+    """The same feature in the county's survey plane (SRID ``layer_version.plane_srid``): every overlay reads it."""

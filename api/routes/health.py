@@ -14,7 +14,7 @@ from gis_platform import migrate
 from gis_platform.db import is_database_unavailable, postgis_version
 from gis_platform.settings import Settings
 
-from ..deps import EngineDep, SettingsDep
+from ..deps import CatalogDep, EngineDep, SettingsDep
 from ..security import public
 
 router = APIRouter(tags=["health"], dependencies=[public("monitoring: service status, no planning data")])
@@ -52,16 +52,18 @@ async def live() -> dict[str, Any]:
 
 @router.get(
     "/api/v1/health/ready",
-    summary="就绪检查: 数据库、PostGIS、迁移 / readiness: database reachable, PostGIS present, migrations at head",
+    summary="就绪检查: 数据库、PostGIS、迁移、测量平面 / readiness: database, PostGIS, migrations at head, layers in"
+    " the survey plane",
     responses={503: {"description": "not ready: the body names the failed check"}},
 )
-def ready(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+def ready(engine: EngineDep, settings: SettingsDep, catalog: CatalogDep) -> JSONResponse:
     head = migrations_head(settings)
     not_checked = "not checked: the database cannot be reached"
     checks: dict[str, dict[str, Any]] = {
         "database": {"ok": False},
         "postgis": {"ok": None, "message": not_checked},
         "migrations": {"ok": None, "head": head, "message": not_checked},
+        "survey_plane": {"ok": None, "epsg": catalog.survey_plane.epsg, "message": not_checked},
     }
     try:
         with engine.connect() as conn:
@@ -80,6 +82,8 @@ def ready(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
                 checks["migrations"]["message"] = (
                     f"the database is at {at}, the code expects {head}: gis-platform db upgrade"
                 )
+            else:
+                checks["survey_plane"] = _plane_check(conn, catalog.survey_plane.epsg)
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
@@ -104,3 +108,14 @@ def _outage_message(exc: Exception) -> str:
     orig = getattr(exc, "orig", None) or exc
     first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     return f"the database cannot be reached: {first_line[:300]}"
+
+
+def _plane_check(conn: Any, epsg: int) -> dict[str, Any]:
+    """Whether every stored layer version is in the catalogue's survey plane (overlays read it there)."""
+    stale = conn.execute(
+        text("SELECT count(*) FROM layer_version WHERE plane_srid IS DISTINCT FROM :s"), {"s": epsg}
+    ).scalar_one()
+    check: dict[str, Any] = {"ok": stale == 0, "epsg": epsg}
+    if stale:
+        check["message"] = f"{stale} layer version(s) are not in the survey plane EPSG:{epsg}: gis-platform db upgrade"
+    return check

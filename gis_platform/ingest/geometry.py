@@ -1,7 +1,15 @@
-"""Geometry preparation for storage: type check, reprojection to EPSG:4490, repair, drop counts."""
+"""Geometry preparation for storage: type check, reprojection to EPSG:4490 and the survey plane, repair, drop counts.
+
+Each feature is stored twice, both derived from the file's own coordinates: in EPSG:4490 for the map, the
+services and the stored areas (exactly as before the survey plane existed, so re-importing an unchanged file
+gives identical geometry), and in the county's survey plane for every overlay (unchanged when the file is in
+that zone). Each form is repaired with ``make_valid`` where it is invalid; which features are kept is decided
+on the EPSG:4490 form, as before.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +45,10 @@ class PreparedGeometries:
     geometries: np.ndarray
     source_index: np.ndarray
     read: int
+    plane: np.ndarray | None = None
+    """The same features in the survey plane (None when no plane was asked for)."""
     repaired: int = 0
+    repaired_in_plane: int = 0
     dropped_null: int = 0
     dropped_empty: int = 0
     dropped_degenerate: int = 0
@@ -100,10 +111,30 @@ def _keep_dimension(geometry: shapely.Geometry, accepted: set[int]) -> shapely.G
     return shapely.multipoints(flat) if flat.size > 1 else flat[0]
 
 
+def _repaired(geoms: np.ndarray, accepted: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``geoms`` with the invalid ones made valid (keeping the layer's dimension), and the mask of those."""
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        repaired = shapely.make_valid(geoms[invalid])
+        geoms = geoms.copy()
+        geoms[invalid] = [_keep_dimension(g, accepted) for g in repaired]
+    return geoms, invalid
+
+
 def prepare_geometries(
-    geometries: np.ndarray, geometry_type: str, transformer: Transformer | None, *, source: str, layer: str
+    geometries: np.ndarray,
+    geometry_type: str,
+    transformer: Transformer | None,
+    *,
+    source: str,
+    layer: str,
+    to_plane: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> PreparedGeometries:
-    """Check types, reproject, repair invalid geometries with make_valid, drop null/empty/degenerate ones."""
+    """Check types, reproject, repair invalid geometries with make_valid, drop null/empty/degenerate ones.
+
+    ``to_plane`` brings the file's geometries into the survey plane; the result then carries them in
+    :attr:`PreparedGeometries.plane`, aligned with :attr:`PreparedGeometries.geometries`.
+    """
     read = int(geometries.size)
     check_geometry_types(geometries, geometry_type, source=source, layer=layer)
     index = np.arange(read)
@@ -121,14 +152,9 @@ def prepare_geometries(
     result.dropped_non_finite = int((~finite).sum())
     geoms, index = geoms[finite], index[finite]
 
-    geoms = to_storage(geoms, transformer)
     accepted = ACCEPTED_TYPES[geometry_type]
-    invalid = ~shapely.is_valid(geoms)
-    if invalid.any():
-        repaired = shapely.make_valid(geoms[invalid])
-        geoms = geoms.copy()
-        geoms[invalid] = [_keep_dimension(g, accepted) for g in repaired]
-        result.repaired_fids = [int(i) for i in index[invalid]]
+    plane = to_plane(geoms) if to_plane is not None else None
+    geoms, invalid = _repaired(to_storage(geoms, transformer), accepted)
 
     if geometry_type == "polygon":
         degenerate = shapely.is_empty(geoms) | (shapely.area(geoms) <= 0)
@@ -142,4 +168,8 @@ def prepare_geometries(
     result.dropped_degenerate = int(degenerate.sum())
     result.geometries = geoms[~degenerate]
     result.source_index = index[~degenerate]
+    if plane is not None:
+        plane, plane_invalid = _repaired(plane[~degenerate], accepted)
+        result.plane = plane
+        result.repaired_in_plane = int(plane_invalid.sum())
     return result

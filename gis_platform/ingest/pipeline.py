@@ -26,6 +26,7 @@ from ..catalog import Catalog
 from ..crs import STORAGE_EPSG, ResolvedCRS, resolve_crs, transformer_to_storage
 from ..errors import InputFileError, UnsupportedFormatError
 from ..settings import Settings
+from ..survey_plane import SurveyPlane
 from ..units import area_figures
 from .archive import ArchiveLimits, extract_zip
 from .geometry import prepare_geometries
@@ -63,6 +64,8 @@ class ImportReport:
     dropped_non_finite: int
     area_total_m2: float | None
     area_model: str = "ellipsoidal (CGCS2000)"
+    survey_plane: str = ""
+    repaired_in_plane: int = 0
     extent: tuple[float, float, float, float] | None = None
     version_id: int | None = None
     version_no: int | None = None
@@ -90,12 +93,14 @@ class ImportReport:
             f"导入报告 Import report — 图层 {self.layer} 版本 v{self.version_no} (id {self.version_id})",
             f"  源文件 source: {self.source_name} [{self.source_format}] sha256 {self.source_checksum[:16]}…",
             f"  坐标系 CRS: {self.source_crs} ({self.crs_source}) → EPSG:{STORAGE_EPSG}",
+            f"  测量平面 survey plane (overlays): {self.survey_plane}",
         ]
         if self.encoding:
             lines.append(f"  编码 encoding: {self.encoding}")
         lines += [
             f"  读取要素 read: {self.features_read}   入库 imported: {self.features_imported}",
-            f"  修复 repaired (make_valid): {self.repaired}",
+            f"  修复 repaired (make_valid): {self.repaired}"
+            + (f"；测量平面中修复 in the survey plane: {self.repaired_in_plane}" if self.repaired_in_plane else ""),
             f"  丢弃 dropped: 空几何 null {self.dropped_null}, 空 empty {self.dropped_empty}, "
             f"退化 degenerate {self.dropped_degenerate}, 非有限坐标 non-finite {self.dropped_non_finite}",
         ]
@@ -281,12 +286,14 @@ def import_file(
             dropped_degenerate=0,
             dropped_non_finite=0,
             area_total_m2=None,
+            survey_plane=catalog.survey_plane.label,
             notes=[*source.notes, *resolved.notes],
         )
-        batches = _prepared_batches(source, layer, transformer, report, settings.import_batch_size)
+        plane = catalog.survey_plane
+        batches = _prepared_batches(source, layer, transformer, plane, resolved, report, settings.import_batch_size)
         by = imported_by or getpass.getuser()
         actor = actor or Actor(name=by if imported_by else cli_actor().name, kind="cli", role="admin")
-        _write_version(engine, layer, batches, source.count, report, by, on_progress, actor)
+        _write_version(engine, layer, batches, source.count, report, by, on_progress, actor, plane.epsg)
     report.duration_s = time.perf_counter() - started
     return report
 
@@ -295,14 +302,21 @@ def _prepared_batches(
     source: OgrDataset | WholeSource,
     layer: Any,
     transformer: Any,
+    plane: SurveyPlane,
+    resolved: ResolvedCRS,
     report: ImportReport,
     batch_size: int,
 ) -> Iterator[RowBatch]:
-    """Read, check, reproject, repair and map each batch; tally the report as it goes."""
+    """Read, check, reproject (to EPSG:4490 and the survey plane), repair and map each batch; tally the report."""
     catalogue_fields = [f.name for f in layer.fields]
     for batch in source.batches(batch_size):
         prepared = prepare_geometries(
-            batch.geometries, layer.geometry_type, transformer, source=source.source_name, layer=layer.code
+            batch.geometries,
+            layer.geometry_type,
+            transformer,
+            source=source.source_name,
+            layer=layer.code,
+            to_plane=lambda geometries: plane.to_plane(geometries, resolved),
         )
         mapping = layer.map_fields([str(c) for c in batch.attributes.columns])
         if not report.field_mapping and not report.extra_fields and not report.missing_fields:
@@ -313,13 +327,16 @@ def _prepared_batches(
         report.features_read += prepared.read
         report.features_imported += int(prepared.geometries.size)
         report.repaired += prepared.repaired
+        report.repaired_in_plane += prepared.repaired_in_plane
         report.dropped_null += prepared.dropped_null
         report.dropped_empty += prepared.dropped_empty
         report.dropped_degenerate += prepared.dropped_degenerate
         report.dropped_non_finite += prepared.dropped_non_finite
         report.repaired_source_fids += [int(source_fids[i]) for i in prepared.repaired_fids]
         attributes = batch.attributes.rename(columns=mapping).iloc[prepared.source_index]
-        yield RowBatch(prepared.geometries, source_fids[prepared.source_index], properties_json(attributes))
+        assert prepared.plane is not None
+        properties = properties_json(attributes)
+        yield RowBatch(prepared.geometries, source_fids[prepared.source_index], properties, prepared.plane, plane.epsg)
 
 
 def _write_version(
@@ -331,6 +348,7 @@ def _write_version(
     imported_by: str,
     on_progress: Callable[[int, int], Any] | None,
     actor: Actor,
+    plane_srid: int,
 ) -> None:
     with engine.begin() as conn:
         layer_id = _lock_layer_row(conn, layer)
@@ -340,8 +358,8 @@ def _write_version(
         version_id = conn.execute(
             text(
                 "INSERT INTO layer_version (layer_id, version_no, status, source_name, source_format, source_checksum,"
-                " source_crs, imported_by, feature_count, report)"
-                " VALUES (:l, :n, 'superseded', :name, :fmt, :sum, :crs, :by, 0, '{}') RETURNING id"
+                " source_crs, imported_by, feature_count, report, plane_srid)"
+                " VALUES (:l, :n, 'superseded', :name, :fmt, :sum, :crs, :by, 0, '{}', :plane) RETURNING id"
             ),
             {
                 "l": layer_id,
@@ -351,6 +369,7 @@ def _write_version(
                 "sum": report.source_checksum,
                 "crs": report.source_crs,
                 "by": imported_by,
+                "plane": plane_srid,
             },
         ).scalar_one()
         table = create_version_table(conn, version_id)

@@ -1,5 +1,9 @@
 """Writing a layer version: COPY into a fresh table, index, attach as a partition, make current.
 
+Each feature carries two geometries: ``geom`` (EPSG:4490, for the map and the services; its ellipsoidal area
+is the generated ``area_m2``) and ``geom_plane`` (the county's survey plane, for every overlay), each with its
+own GiST index.
+
 Everything happens in the caller's single transaction, so a failure or a killed process leaves
 the previous version current and untouched (PostgreSQL rolls the open transaction back).
 """
@@ -49,19 +53,28 @@ def properties_json(attributes: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class RowBatch:
-    """Rows ready for COPY: geometries in EPSG:4490, their source feature numbers, JSON properties."""
+    """Rows ready for COPY: geometries in EPSG:4490 and in the survey plane, source feature numbers, JSON properties."""
 
     geometries: np.ndarray
     source_fids: np.ndarray
     properties: list[str]
+    plane: np.ndarray
+    plane_srid: int
+
+
+COPY_COLUMNS = "(version_id, source_fid, properties, geom, geom_plane)"
 
 
 def copy_text(version_id: int, batch: RowBatch) -> str:
     """Rows in ``COPY`` text format: tab-separated, backslashes doubled (the JSON has no tabs or raw newlines)."""
     ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), hex=True, include_srid=True).tolist()
+    plane = shapely.to_wkb(shapely.set_srid(batch.plane, batch.plane_srid), hex=True, include_srid=True).tolist()
     props = [p.replace("\\", "\\\\") if "\\" in p else p for p in batch.properties]
     prefix = f"{int(version_id)}\t"
-    rows = [f"{prefix}{fid}\t{p}\t{g}\n" for fid, p, g in zip(batch.source_fids.tolist(), props, ewkb, strict=True)]
+    rows = [
+        f"{prefix}{fid}\t{p}\t{g}\t{q}\n"
+        for fid, p, g, q in zip(batch.source_fids.tolist(), props, ewkb, plane, strict=True)
+    ]
     return "".join(rows)
 
 
@@ -81,7 +94,7 @@ def load_features(
 ) -> None:
     """COPY batch after batch; a worker thread reads and prepares batch k+1 while PostgreSQL loads batch k."""
     raw: Any = conn.connection.dbapi_connection  # psycopg2: COPY is not part of the DB-API
-    sql = f"COPY {table} (version_id, source_fid, properties, geom) FROM STDIN"
+    sql = f"COPY {table} {COPY_COLUMNS} FROM STDIN"
 
     def next_payload() -> tuple[int, str] | None:
         batch = next(batches, None)
@@ -103,6 +116,7 @@ def attach_version_table(conn: Connection, table: str, version_id: int) -> None:
     vid = int(version_id)
     conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     conn.execute(text(f"CREATE INDEX {table}_geom ON {table} USING gist (geom)"))
+    conn.execute(text(f"CREATE INDEX {table}_geom_plane ON {table} USING gist (geom_plane)"))
     conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pk PRIMARY KEY (version_id, id)"))
     conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_version CHECK (version_id = {vid})"))
     conn.execute(text(f"ALTER TABLE feature ATTACH PARTITION {table} FOR VALUES IN ({vid})"))
