@@ -146,7 +146,11 @@ class InProcessService:
         from gis_platform.checks import CheckRequest
 
         parcel = parcels_from_geojson(
-            body["geometry"], "EPSG:4490", max_vertices=self.settings.max_parcel_vertices, max_parcels=1
+            body["geometry"],
+            "EPSG:4490",
+            plane=self.catalog.survey_plane,
+            max_vertices=self.settings.max_parcel_vertices,
+            max_parcels=1,
         )[0]
         return CheckRequest(
             parcel=parcel,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from .analysis.overlay import (
-    AREA_MODEL_NAMES,
+    OVERLAY_METHOD,
     AreaContext,
     AreaModel,
     LayerOverlap,
@@ -153,11 +153,16 @@ def compute_check(
     parcel = request.parcel
     land_use = catalog.land_use(request.land_use_code) if request.land_use_code else None
     layers = _layers_to_check(catalog, request.layers)
-    area = AreaContext.for_parcel(parcel.geometry, request.area_model)
-    ewkb = shapely.to_wkb(shapely.set_srid(parcel.geometry, 4490), hex=True, include_srid=True)
+    area = AreaContext(request.area_model, catalog.survey_plane)
+    if parcel.plane_srid != area.plane.epsg:  # prepared for another catalogue's plane
+        raise ParcelError(
+            f"the parcel was prepared in EPSG:{parcel.plane_srid}, not in the survey plane {area.plane.label}"
+        )
+    ewkb = shapely.to_wkb(shapely.set_srid(parcel.plane, area.plane.epsg), hex=True, include_srid=True)
     checked = grow_parcel(conn, ewkb, request.buffer_m) if request.buffer_m > 0 else ewkb
 
-    requests = [OverlayRequest(layer) for layer in layers]
+    outside_roles = rules.outside_roles
+    requests = [OverlayRequest(layer, measure_outside=layer.role in outside_roles) for layer in layers]
     boundary = _role_layer(catalog, "township_boundary")
     if boundary is not None and all(r.layer.code != boundary.code for r in requests):
         requests.append(OverlayRequest(boundary, with_geometry=False))
@@ -226,7 +231,7 @@ def compute_check(
             layer_code=layer.code,
             role=layer.role,
             overlap_m2=union,
-            outside_m2=max(checked_m2 - union, 0.0),
+            outside_m2=overlap.outside_m2 if overlap.outside_m2 is not None else max(checked_m2 - union, 0.0),
             feature_count=entry["feature_count"],
             minor=entry["minor"],
             plan_use_m2=dict(overlap.categories_m2) if layer.role == "township_plan" else {},
@@ -271,11 +276,8 @@ def compute_check(
             if land_use
             else None
         ),
-        "area_model": {
-            "name": request.area_model,
-            "description": AREA_MODEL_NAMES[request.area_model],
-            **({"gk_epsg": area.gk_srid} if request.area_model == "planar" else {}),
-        },
+        "area_model": area.label,
+        "overlay_method": OVERLAY_METHOD,
         "minor_overlap_threshold_m2": threshold,
         "layers": layer_results,
         "missing_layers": missing,

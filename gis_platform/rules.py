@@ -245,6 +245,11 @@ class RuleSet:
                 return rule
         raise KeyError(f"no rule {rule_id!r} (rules: {', '.join(self.ids)})")
 
+    @property
+    def outside_roles(self) -> frozenset[str]:
+        """Layer roles with a rule about the part of the parcel outside the layer (the engine measures it)."""
+        return frozenset(rule.layer_role for rule in self.rules if rule.condition.relation == "outside")
+
     def category_fields(self, catalog: Catalog) -> dict[str, str]:
         """Layer code → the attribute whose values :attr:`LayerFacts.categories_m2` must be keyed by."""
         out: dict[str, str] = {}

@@ -46,7 +46,13 @@ def create_check(
     settings: SettingsDep,
     principal: Annotated[Principal, requires(CHECKS_RUN)],
 ) -> Any:
-    parcels = parcels_from_geojson(body.geometry, body.crs, max_vertices=settings.max_parcel_vertices, max_parcels=1)
+    parcels = parcels_from_geojson(
+        body.geometry,
+        body.crs,
+        plane=catalog.survey_plane,
+        max_vertices=settings.max_parcel_vertices,
+        max_parcels=1,
+    )
     check = CheckRequest(
         parcel=parcels[0],
         layers=tuple(body.layers) if body.layers else None,
@@ -85,7 +91,7 @@ async def upload_check(
         actor = request_actor(request, principal)
 
         def work() -> list[dict[str, Any]]:
-            parcels = parcels_from_file(path, settings, crs=crs)
+            parcels = parcels_from_file(path, settings, catalog.survey_plane, crs=crs)
             return [
                 run_check(
                     engine,

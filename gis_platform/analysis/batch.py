@@ -258,13 +258,21 @@ class _BatchContext:
     def parcel(self, item: dict[str, Any], seq: int) -> Parcel:
         limit = self.settings.max_parcel_vertices
         if "wkb" not in item:
-            return parcels_from_geojson(item, self.crs_text, max_vertices=limit, max_parcels=1)[0]
+            return parcels_from_geojson(
+                item, self.crs_text, plane=self.catalog.survey_plane, max_vertices=limit, max_parcels=1
+            )[0]
         if not item["wkb"]:
             raise ParcelError("the feature has no geometry")
         geometry = shapely.from_wkb(item["wkb"])
         props = item.get("properties") or {}
         return prepare_parcel(
-            geometry, self.crs, max_vertices=limit, index=seq, properties=props, allow_prefix_inference=True
+            geometry,
+            self.crs,
+            plane=self.catalog.survey_plane,
+            max_vertices=limit,
+            index=seq,
+            properties=props,
+            allow_prefix_inference=True,
         )
 
     def land_use(self, item: Any) -> str | None:

@@ -1,9 +1,11 @@
-"""Red-line overlay: a parcel against one layer version, computed in PostGIS.
+"""Red-line overlay: a parcel against layer versions, computed in PostGIS in the county's survey plane.
 
-For each layer one statement returns everything: the per-feature overlaps (positive-area parts only,
-so edge-only contact is 0 m²), the area of their **union** (never the sum: red-line features may
-overlap each other), and the union area by category (e.g. 用地用海 code, 易发程度). Areas are
-ellipsoidal on the CGCS2000 ellipsoid unless the planar Gauss-Krüger model is asked for.
+One statement returns everything for every layer: the per-feature overlaps (positive-area parts only, so
+edge-only contact is 0 m²), the area of their **union** (never the sum: red-line features may overlap each
+other), the union area by category (e.g. 用地用海 code, 易发程度) and, where a rule needs it, the part of the
+parcel outside the layer. Every intersection, union and difference runs in the survey plane
+(:mod:`gis_platform.survey_plane`; pieces thinner than its noise width are empty); areas are then measured on
+the CGCS2000 ellipsoid (the result reprojected to EPSG:4490, as geography), or in the plane for the planar model.
 """
 
 from __future__ import annotations
@@ -11,41 +13,53 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
-from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..catalog import Layer
-from ..gk_zones import gk_epsg, zone_for_longitude
+from ..models import STORAGE_SRID
+from ..plane_store import require_plane
+from ..survey_plane import SurveyPlane, substantive
 
 AreaModel = Literal["ellipsoidal", "planar"]
 AREA_MODEL_NAMES = {
-    "ellipsoidal": "椭球面积 ellipsoidal area on the CGCS2000 ellipsoid (PostGIS geography)",
-    "planar": "平面面积 planar Gauss-Krüger area (CGCS2000 3° zone by central meridian)",
+    "ellipsoidal": "椭球面积 ellipsoidal area on the CGCS2000 ellipsoid of the survey-plane overlay (geography)",
+    "planar": "平面面积 planar Gauss-Krüger area in the county's survey plane",
 }
+#: The overlay method a check records (replays compare like with like): intersect, union and difference in the
+#: survey plane, pieces thinner than its noise width are empty, then measure on the ellipsoid (or in the plane).
+OVERLAY_METHOD = "survey-plane/1"
 
 
 @dataclass(frozen=True)
 class AreaContext:
-    """How areas are measured in one check."""
+    """How areas are measured in one check: the model, and the survey plane every overlay runs in."""
 
     model: AreaModel
-    gk_srid: int  # CM-family GK zone of the parcel, used by the planar model
+    plane: SurveyPlane
 
-    @classmethod
-    def for_parcel(cls, parcel: BaseGeometry, model: AreaModel) -> AreaContext:
-        zone = zone_for_longitude(parcel.centroid.x)
-        return cls(model=model, gk_srid=gk_epsg(zone, prefixed=False))
-
-    def sql(self, expr: str) -> str:
+    def measure(self, plane_expr: str, lonlat_expr: str | None = None) -> str:
+        """SQL for the area of a geometry given in the plane (and, when known, already in EPSG:4490)."""
         if self.model == "planar":
-            return f"ST_Area(ST_Transform({expr}, {int(self.gk_srid)}))"
-        return f"ST_Area(({expr})::geography)"
+            return f"ST_Area({plane_expr})"
+        return f"ST_Area(({lonlat_expr or f'ST_Transform({plane_expr}, {STORAGE_SRID})'})::geography)"
+
+    @property
+    def label(self) -> dict[str, Any]:
+        """The area model as a check document states it."""
+        return {
+            "name": self.model,
+            "description": AREA_MODEL_NAMES[self.model],
+            "survey_plane_epsg": self.plane.epsg,
+            "noise_width_m": self.plane.noise_width_m,
+            **({"gk_epsg": self.plane.epsg} if self.model == "planar" else {}),
+        }
 
 
 @dataclass
@@ -67,39 +81,67 @@ class LayerOverlap:
     features: list[FeatureOverlap] = field(default_factory=list)
     categories_m2: dict[str, float] = field(default_factory=dict)
     points: list[FeatureOverlap] = field(default_factory=list)
+    outside_m2: float | None = None
+    """The part of the parcel outside every feature of the layer (measured only when asked for)."""
 
 
 def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
-    """One layer's overlay as a JSON scalar subquery; ``p`` is the parcel CTE of the enclosing statement.
+    """One layer's overlay as a JSON scalar subquery; ``p`` (the parcel in the plane, ``g``, and in EPSG:4490,
+    ``gl``) and ``pa`` (its area) are CTEs of the enclosing statement.
 
-    Each overlap's area is computed once. The area of a union is the area of ``ST_Union`` only where there
-    is more than one piece: a parcel usually lies in one township and on one or two patches, and the union of
-    one piece is that piece (the union and a second ellipsoidal area of it were a tenth of a check's SQL).
+    Every piece is cut in the survey plane: a feature wholly inside the parcel is taken whole (with its stored
+    area), the parcel wholly inside a feature is the parcel (with its area), anything else is
+    ``ST_Intersection(feature, parcel)``, dropped when it is only noise (:func:`substantive`), reprojected to
+    EPSG:4490 once for its area and its map geometry. The area of a union is the area of ``ST_Union(pieces)``
+    only where there is more than one piece. The part of the parcel outside the layer is measured (a difference,
+    noise dropped) only where a rule asks for it: a parcel snapped to a boundary from inside has none.
     """
-    union = f"CASE WHEN count(*) = 1 THEN sum(a) ELSE {area.sql('ST_Union(ig)')} END"
+    feature_area = "farea" if area.model == "ellipsoidal" else "ST_Area(ig)"
+    union = f"(SELECT {area.measure('ST_Union(ig)')} FROM meas{i})"
+    one_or_union = f"(SELECT CASE WHEN count(*) = 1 THEN sum(a) END FROM meas{i})"
     category = (
         f"""(SELECT json_object_agg(coalesce(cat, ''), a) FROM (
-                SELECT properties->>'{category_field}' AS cat, {union} AS a
-                FROM pos{i} GROUP BY 1) c)"""
+                SELECT properties->>'{category_field}' AS cat,
+                       CASE WHEN count(*) = 1 THEN sum(a) ELSE {area.measure("ST_Union(ig)")} END AS a
+                FROM meas{i} GROUP BY 1) c)"""
         if category_field
         else "NULL::json"
     )
+    single = f"(SELECT CASE WHEN count(*) = 1 THEN (array_agg(ig))[1] END FROM meas{i})"
+    covered = f"coalesce({single}, (SELECT ST_Union(ig) FROM meas{i}))"
+    difference = f"ST_CollectionExtract(ST_Difference(p.g, {covered}), 3)"
     return f"""(
     WITH hit{i} AS MATERIALIZED (
-        SELECT f.id, f.source_fid, f.properties,
-               CASE WHEN ST_CoveredBy(f.geom, p.g) THEN f.geom
-                    WHEN ST_CoveredBy(p.g, f.geom) THEN p.g
-                    ELSE ST_CollectionExtract(ST_Intersection(f.geom, p.g), 3) END AS ig
+        SELECT f.id, f.source_fid, f.properties, f.area_m2 AS farea, f.geom AS fgl, f.geom_plane AS fg,
+               CASE WHEN ST_CoveredBy(f.geom_plane, p.g) THEN 1 WHEN ST_CoveredBy(p.g, f.geom_plane) THEN 2 ELSE 0 END
+                   AS how
         FROM feature f, p
-        WHERE f.version_id = :v{i} AND ST_Intersects(f.geom, p.g)
+        WHERE f.version_id = :v{i} AND ST_Intersects(f.geom_plane, p.g)
     ),
-    pos{i} AS MATERIALIZED (SELECT *, {area.sql("ig")} AS a FROM hit{i} WHERE NOT ST_IsEmpty(ig))
+    pos{i} AS MATERIALIZED (
+        SELECT h.id, h.source_fid, h.properties, h.how, h.farea, h.fgl, c.ig FROM hit{i} h, p,
+            LATERAL (SELECT CASE h.how WHEN 1 THEN h.fg WHEN 2 THEN p.g
+                     ELSE ST_CollectionExtract(ST_Intersection(h.fg, p.g), 3) END AS ig) c
+        WHERE h.how > 0 OR {substantive("c.ig")}
+    ),
+    meas{i} AS MATERIALIZED (
+        SELECT x.*,
+               CASE x.how WHEN 1 THEN {feature_area} WHEN 2 THEN pa.a ELSE {area.measure("ig", "igl")} END AS a
+        FROM (SELECT pos{i}.*,
+                     CASE how WHEN 1 THEN fgl WHEN 2 THEN p.gl ELSE ST_Transform(ig, {STORAGE_SRID}) END AS igl
+              FROM pos{i}, p) x, pa
+    )
     SELECT json_build_object(
         'features', (SELECT coalesce(json_agg(json_build_object(
                 'id', id, 'fid', source_fid, 'properties', properties, 'area', a,
-                'geometry', CASE WHEN :g{i} THEN ST_AsGeoJSON(ig, 8)::json END) ORDER BY source_fid), '[]')
-            FROM pos{i}),
-        'union', (SELECT {union} FROM pos{i}),
+                'geometry', CASE WHEN :g{i} THEN ST_AsGeoJSON(igl, 8)::json END) ORDER BY source_fid), '[]')
+            FROM meas{i}),
+        'union', coalesce({one_or_union}, {union}, 0),
+        'outside', CASE WHEN NOT :o{i} THEN NULL
+                        WHEN NOT EXISTS (SELECT FROM meas{i}) THEN (SELECT a FROM pa)
+                        WHEN EXISTS (SELECT FROM meas{i} WHERE how = 2) THEN 0
+                        ELSE (SELECT CASE WHEN {substantive("d")} THEN {area.measure("d")} ELSE 0 END
+                              FROM (SELECT {difference} AS d FROM p) x) END,
         'categories', {category}
     ))"""
 
@@ -108,7 +150,7 @@ def _point_json(i: int) -> str:
     return f"""(
     SELECT coalesce(json_agg(json_build_object('id', f.id, 'fid', f.source_fid, 'properties', f.properties,
                    'geometry', ST_AsGeoJSON(f.geom, 8)::json) ORDER BY f.source_fid), '[]')
-    FROM feature f, p WHERE f.version_id = :v{i} AND ST_Intersects(f.geom, p.g))"""
+    FROM feature f, p WHERE f.version_id = :v{i} AND ST_Intersects(f.geom_plane, p.g))"""
 
 
 def category_field(layer: Layer) -> str | None:
@@ -118,15 +160,17 @@ def category_field(layer: Layer) -> str | None:
 
 @dataclass(frozen=True)
 class OverlayRequest:
-    """A layer to overlay in its current version, and whether the overlap geometries are wanted (for the map)."""
+    """A layer to overlay, whether the overlap geometries are wanted (for the map), and whether the part of the
+    parcel outside the layer must be measured (a rule about the outside asks for it)."""
 
     layer: Layer
     with_geometry: bool = True
+    measure_outside: bool = False
 
 
 @dataclass(frozen=True)
 class LayerVersion:
-    """The current version of a layer, as the overlay read it."""
+    """The version of a layer the overlay read."""
 
     version_id: int
     version_no: int
@@ -138,7 +182,7 @@ class LayerVersion:
 class ParcelOverlay:
     parcel_m2: float
     layers: dict[str, LayerOverlap]
-    """Every requested layer that has a current version."""
+    """Every requested layer that has a version to read."""
     versions: dict[str, LayerVersion]
     """The version each of those layers was read in."""
 
@@ -152,30 +196,44 @@ class _Statement:
     execute: str
 
 
+_PARAMETER_KINDS = "cvgo"  # per layer: code, version id, with geometry, measure outside
+_VERSIONS = {
+    # the current version of each layer, in the statement's own snapshot
+    "current": "JOIN layer_version v ON v.id = l.current_version_id WHERE l.code IN ({codes})",
+    # the versions a replay names (each layer's code and version id are parameters)
+    "pinned": "JOIN layer_version v ON v.layer_id = l.id WHERE (l.code, v.id) IN ({pairs})",
+}
+
+
 @lru_cache(maxsize=256)
-def _overlay_statement(area: AreaContext, layers: tuple[tuple[str, str | None], ...]) -> _Statement:
+def _overlay_statement(
+    area: AreaContext, layers: tuple[tuple[str, str | None], ...], versions: str = "current"
+) -> _Statement:
     """The one statement for a parcel and these layers ((geometry type, category field) each), built once.
 
-    Parameters: ``$1`` the parcel as EWKB hex, then per layer its code, the version id to read and whether
-    overlap geometries are wanted. Besides the overlay (JSON text, parsed with orjson: psycopg2 parses json
-    with the slower standard library) the row holds the current version of each of these layers, in the
-    statement's own snapshot.
+    Parameters: ``$1`` the parcel in the survey plane as EWKB hex, ``$2`` the noise width (m), then per layer
+    its code, the version id to read, whether overlap geometries are wanted and whether to measure the outside.
+    Besides the overlay (JSON text, parsed with orjson: psycopg2 parses json with the slower standard library)
+    the row holds the version of each of these layers that the statement saw (current, or the pinned ones).
     """
-    parts = [f"'parcel_m2', (SELECT {area.sql('p.g')} FROM p)"]
-    types = ["text"]
+    parts = ["'parcel_m2', (SELECT a FROM pa)"]
+    types = ["text", "float8"]
     for i, (geometry_type, category) in enumerate(layers):
         subquery = _point_json(i) if geometry_type == "point" else _polygon_json(area, category, i)
         parts.append(f"'{i}', {subquery}")
-        types += ["text", "integer", "boolean"]
+        types += ["text", "integer", "boolean", "boolean"]
     codes = ", ".join(f":c{i}" for i in range(len(layers)))
+    pairs = ", ".join(f"(:c{i}, :v{i})" for i in range(len(layers)))
     sql = (
-        "WITH p AS (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g)\n"
+        f"WITH p AS (SELECT g, ST_Transform(g, {STORAGE_SRID}) AS gl FROM"
+        " (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g) x),\n"
+        f"pa AS (SELECT {area.measure('g', 'gl')} AS a FROM p)\n"
         f"SELECT json_build_object({', '.join(parts)})::text, cv.* FROM p, ("
         "SELECT array_agg(l.code) AS codes, array_agg(v.id) AS ids, array_agg(v.version_no) AS numbers,"
-        " array_agg(v.source_name) AS sources, array_agg(v.imported_at) AS imported"
-        f" FROM layer l JOIN layer_version v ON v.id = l.current_version_id WHERE l.code IN ({codes})) cv"
+        " array_agg(v.source_name) AS sources, array_agg(v.imported_at) AS imported, array_agg(v.plane_srid) AS planes"
+        f" FROM layer l {_VERSIONS[versions].format(codes=codes, pairs=pairs)}) cv"
     )
-    numbered = re.sub(r"(?<!:):(wkb|[cvg]\d+)\b", _placeholder_number, sql)
+    numbered = re.sub(r"(?<!:):(wkb|noise_width|[cvgo]\d+)\b", _placeholder_number, sql)
     name = "gis_overlay_" + hashlib.sha1(numbered.encode()).hexdigest()[:16]
     return _Statement(
         name=name,
@@ -187,9 +245,10 @@ def _overlay_statement(area: AreaContext, layers: tuple[tuple[str, str | None], 
 
 def _placeholder_number(match: re.Match[str]) -> str:
     name = match.group(1)
-    if name == "wkb":
-        return "$1"
-    return f"${2 + 3 * int(name[1:]) + 'cvg'.index(name[0])}"  # c0 → $2, v0 → $3, g0 → $4, c1 → $5 …
+    if name in ("wkb", "noise_width"):
+        return "$1" if name == "wkb" else "$2"
+    kinds = _PARAMETER_KINDS
+    return f"${3 + len(kinds) * int(name[1:]) + kinds.index(name[0])}"  # c0 → $3, v0 → $4, g0 → $5, o0 → $6, c1 …
 
 
 _PREPARED = "gis_platform.prepared_statements"
@@ -222,34 +281,46 @@ MAX_ATTEMPTS = 5
 
 
 def overlay_parcel(
-    conn: Connection, parcel_ewkb_hex: str, requests: list[OverlayRequest], area: AreaContext
+    conn: Connection,
+    parcel_ewkb_hex: str,
+    requests: list[OverlayRequest],
+    area: AreaContext,
+    *,
+    pinned: Mapping[str, int] | None = None,
 ) -> ParcelOverlay:
-    """The parcel's area and its overlay with the current version of every requested layer, in one statement.
+    """The parcel's area and its overlay with a version of every requested layer, in one statement.
 
-    One round trip instead of one per layer: a check reads six to eight layers, and each statement cost a
-    few tenths of a millisecond in round trip and driver overhead on top of its PostGIS work. The statement
-    reads the version ids last seen current and also returns the versions current in its snapshot; when they
-    differ (a layer was imported since, or this process has not checked yet) it runs again with those, so the
-    versions read are always the current ones without a separate round trip to look them up first. Layers
-    without a current version are left out of the result.
+    ``parcel_ewkb_hex`` is the parcel in the survey plane (``area.plane``). Without ``pinned`` each layer is
+    read in its current version: one round trip instead of one per layer (a check reads six to eight layers,
+    and each statement cost a few tenths of a millisecond in round trip and driver overhead on top of its
+    PostGIS work). The statement reads the version ids last seen current and also returns the versions current
+    in its snapshot; when they differ (a layer was imported since, or this process has not checked yet) it runs
+    again with those, so the versions read are always the current ones without a separate round trip to look
+    them up first. With ``pinned`` (layer code → version id, a replay) exactly those versions are read. Layers
+    without a version are left out of the result.
     """
     shape = tuple((req.layer.geometry_type, category_field(req.layer)) for req in requests)
-    statement = _overlay_statement(area, shape)
-    last = _last_current.setdefault(str(conn.engine.url), {})
+    statement = _overlay_statement(area, shape, "pinned" if pinned is not None else "current")
+    last: dict[str, int | None] = (
+        _last_current.setdefault(str(conn.engine.url), {}) if pinned is None else dict(pinned)
+    )
     for _attempt in range(MAX_ATTEMPTS):
         used = {req.layer.code: last.get(req.layer.code) for req in requests}
-        values: list[Any] = [parcel_ewkb_hex]
+        values: list[Any] = [parcel_ewkb_hex, area.plane.noise_width_m]
         for req in requests:
-            values += [req.layer.code, used[req.layer.code], req.with_geometry]
+            values += [req.layer.code, used[req.layer.code], req.with_geometry, req.measure_outside]
         row = _run_prepared(conn, statement, tuple(values))
         columns = (row.codes, row.ids, row.numbers, row.sources, row.imported) if row.codes else ((),) * 5
         versions = {code: LayerVersion(*version) for code, *version in zip(*columns, strict=True)}
         current = {code: versions[code].version_id if code in versions else None for code in used}
+        if pinned is not None:
+            break
         last.update(current)
         if current == used:
             break
     else:
         raise RuntimeError(f"the current layer versions changed {MAX_ATTEMPTS} times during one overlay")
+    require_plane(zip(row.codes or (), row.ids or (), row.planes or (), strict=True), area.plane)
     data = orjson.loads(row[0])
     layers = {
         req.layer.code: _layer_overlap(req, versions[req.layer.code].version_id, data[str(i)])
@@ -273,19 +344,17 @@ def _layer_overlap(req: OverlayRequest, version_id: int, data: Any) -> LayerOver
         union_m2=float(data["union"] or 0.0),
         features=features,
         categories_m2={k: float(v) for k, v in (data["categories"] or {}).items()},
+        outside_m2=float(data["outside"]) if data.get("outside") is not None else None,
     )
 
 
-def parcel_area(conn: Connection, parcel_ewkb_hex: str, area: AreaContext) -> float:
-    expr = "ST_GeomFromEWKB(decode(:wkb, 'hex'))"
-    sql = f"SELECT {area.sql(expr)}"
-    return float(conn.execute(text(sql), {"wkb": parcel_ewkb_hex}).scalar_one())
+def parcel_area(conn: Connection, plane_ewkb_hex: str, area: AreaContext) -> float:
+    """The area of a parcel given in the survey plane, as the area model measures it."""
+    sql = f"SELECT {area.measure('g')} FROM (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g) p"
+    return float(conn.execute(text(sql), {"wkb": plane_ewkb_hex}).scalar_one())
 
 
-def buffer_parcel(conn: Connection, parcel_ewkb_hex: str, metres: float) -> str:
-    """The parcel grown by ``metres`` on the ellipsoid, as EWKB hex in EPSG:4490."""
-    sql = (
-        "SELECT encode(ST_AsEWKB(ST_SetSRID(ST_Buffer(ST_GeomFromEWKB(decode(:wkb, 'hex'))::geography, :m)::geometry,"
-        " 4490)), 'hex')"
-    )
-    return str(conn.execute(text(sql), {"wkb": parcel_ewkb_hex, "m": metres}).scalar_one())
+def buffer_parcel(conn: Connection, plane_ewkb_hex: str, metres: float) -> str:
+    """The parcel grown by ``metres`` in the survey plane (GEOS buffer, 8 segments a quarter circle), EWKB hex."""
+    sql = "SELECT encode(ST_AsEWKB(ST_Buffer(ST_GeomFromEWKB(decode(:wkb, 'hex')), :m)), 'hex')"
+    return str(conn.execute(text(sql), {"wkb": plane_ewkb_hex, "m": metres}).scalar_one())

@@ -1,4 +1,4 @@
-"""Parcels submitted for a compliance check: parse, validate, reproject to EPSG:4490, repair.
+"""Parcels submitted for a compliance check: parse, validate, reproject to EPSG:4490 and the survey plane, repair.
 
 A parcel arrives as GeoJSON (a geometry, a Feature or a FeatureCollection) in EPSG:4490 by default
 or in a CGCS2000 Gauss-Krüger EPSG code, or as a file through the import readers. Everything wrong
@@ -21,16 +21,22 @@ from shapely.geometry.base import BaseGeometry
 from ..crs import STORAGE_EPSG, resolve_crs, transformer_to_storage
 from ..errors import CRSError, ParcelError
 from ..ingest.geometry import to_storage
+from ..survey_plane import SurveyPlane
 
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 @dataclass
 class Parcel:
-    """One parcel ready for checking, in EPSG:4490."""
+    """One parcel ready for checking: in EPSG:4490 (stored, shown) and in the survey plane (overlaid)."""
 
     geometry: BaseGeometry
     source_crs: str
+    plane: BaseGeometry
+    """The parcel in the county's survey plane, projected vertex by vertex (unchanged when sent in that zone)."""
+    plane_srid: int
+    sent: dict[str, str]
+    """The parcel exactly as sent: ``{"crs": …, "wkb": hex WKB in that CRS}`` (what a replay starts from)."""
     properties: dict[str, Any] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
     vertex_count: int = 0
@@ -116,16 +122,33 @@ def parse_crs(crs: str | int | None) -> pyproj.CRS:
         raise CRSError(f"unknown CRS {crs!r}; use EPSG:4490 or a CGCS2000 Gauss-Krüger code (EPSG:4513–4554)") from exc
 
 
+def _repair(geometry: BaseGeometry, where: str) -> tuple[BaseGeometry, str | None]:
+    """A valid polygonal form of ``geometry`` and the GEOS reason it was invalid (None when it was valid)."""
+    if geometry.is_valid:
+        return geometry, None
+    reason = shapely.is_valid_reason(geometry)
+    parts = shapely.get_parts(shapely.make_valid(geometry))
+    polys = [p for p in parts if p.geom_type in POLYGONAL]
+    if not polys:
+        raise ParcelError(f"{where}: invalid geometry ({reason}) with no area left after repair")
+    return shapely.unary_union(polys), reason
+
+
 def prepare_parcel(
     geometry: BaseGeometry,
     crs: pyproj.CRS | None,
     *,
+    plane: SurveyPlane,
     max_vertices: int,
     index: int = 0,
     properties: dict[str, Any] | None = None,
     allow_prefix_inference: bool = False,
 ) -> Parcel:
-    """Validate one parcel geometry in its CRS and bring it to EPSG:4490, repairing it if needed."""
+    """Validate one parcel geometry in its CRS and bring it to EPSG:4490 and the survey plane, repairing it if needed.
+
+    Both forms come from the coordinates as sent, vertex by vertex (pyproj); a parcel sent in the plane's own
+    zone keeps its coordinates exactly there.
+    """
     where = f"parcel {index + 1}"
     if geometry is None or geometry.is_empty:
         raise ParcelError(f"{where}: empty geometry")
@@ -142,25 +165,22 @@ def prepare_parcel(
     bounds = tuple(float(v) for v in geometry.bounds)
     resolved = resolve_crs(crs, bounds, allow_prefix_inference=allow_prefix_inference)  # type: ignore[arg-type]
     transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
-    stored = to_storage(np.array([geometry], dtype=object), transformer)[0]
-    repairs: list[str] = []
-    if not stored.is_valid:
-        reason = shapely.is_valid_reason(stored)
-        fixed = shapely.make_valid(stored)
-        parts = shapely.get_parts(fixed)
-        polys = [p for p in parts if p.geom_type in POLYGONAL]
-        if not polys:
-            raise ParcelError(f"{where}: invalid geometry ({reason}) with no area left after repair")
-        stored = shapely.unary_union(polys)
-        repairs.append(f"几何已修复 repaired invalid geometry: {reason}")
-    if stored.area <= 0:
+    source = np.array([geometry], dtype=object)
+    stored, reason = _repair(to_storage(source, transformer)[0], where)
+    in_plane, plane_reason = _repair(plane.to_plane(source, resolved)[0], where)
+    repairs = [f"几何已修复 repaired invalid geometry: {r}" for r in dict.fromkeys((plane_reason, reason)) if r]
+    if stored.area <= 0 or in_plane.area <= 0:
         raise ParcelError(f"{where}: degenerate geometry with zero area")
     label = None
     if properties:
         label = next((str(properties[k]) for k in ("DKBH", "dkbh", "name", "NAME", "DKMC") if properties.get(k)), None)
+    source_crs = f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name
     return Parcel(
         geometry=stored,
-        source_crs=f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name,
+        source_crs=source_crs,
+        plane=in_plane,
+        plane_srid=plane.epsg,
+        sent={"crs": f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.to_wkt(), "wkb": geometry.wkb_hex},
         properties=properties or {},
         repairs=repairs,
         vertex_count=vertices,
@@ -169,14 +189,16 @@ def prepare_parcel(
 
 
 def parcels_from_geojson(
-    data: Any, crs: str | int | None, *, max_vertices: int, max_parcels: int = 1000
+    data: Any, crs: str | int | None, *, plane: SurveyPlane, max_vertices: int, max_parcels: int = 1000
 ) -> list[Parcel]:
-    """Every parcel of a GeoJSON geometry, Feature or FeatureCollection, validated and in EPSG:4490."""
+    """Every parcel of a GeoJSON geometry, Feature or FeatureCollection, validated, in EPSG:4490 and the plane."""
     pairs = _geometries_from_geojson(data)
     if len(pairs) > max_parcels:
         raise ParcelError(f"{len(pairs)} parcels in one request, more than the limit of {max_parcels}")
     declared = parse_crs(crs)
     return [
-        prepare_parcel(_shape(geometry, i), declared, max_vertices=max_vertices, index=i, properties=props)
+        prepare_parcel(
+            _shape(geometry, i), declared, plane=plane, max_vertices=max_vertices, index=i, properties=props
+        )
         for i, (geometry, props) in enumerate(pairs)
     ]

@@ -11,6 +11,7 @@ import shapely
 from ..errors import ParcelError
 from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
 from ..settings import Settings
+from ..survey_plane import SurveyPlane
 from .parcel import Parcel, prepare_parcel
 
 
@@ -24,8 +25,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def parcels_from_file(path: Path, settings: Settings, *, crs: str | int | None = None) -> list[Parcel]:
-    """Every polygon feature of the file as a validated parcel in EPSG:4490."""
+def parcels_from_file(
+    path: Path, settings: Settings, plane: SurveyPlane, *, crs: str | int | None = None
+) -> list[Parcel]:
+    """Every polygon feature of the file as a validated parcel, in EPSG:4490 and the survey plane."""
     with opened_dataset(path, settings) as dataset:
         source = read_source(dataset, source_name=path.name)
         resolved = resolve_source_crs(source, crs)
@@ -45,6 +48,7 @@ def parcels_from_file(path: Path, settings: Settings, *, crs: str | int | None =
             prepare_parcel(
                 geometries[i],
                 resolved.crs,
+                plane=plane,
                 max_vertices=settings.max_parcel_vertices,
                 index=i,
                 properties={str(k): _clean(v) for k, v in records[i].items()},
