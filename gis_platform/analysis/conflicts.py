@@ -38,8 +38,10 @@ from ..checks import CurrentVersion, current_versions
 from ..classifications import LandUseClass
 from ..errors import NotFoundError, PlatformError, UnknownLayerError
 from ..jobs import JobHandle, create_job, get_job, require_succeeded
+from ..plane_store import check_versions_in_plane
 from ..rules import LEVEL_EN, Condition, RuleSet
 from ..settings import Settings
+from ..survey_plane import substantive
 from ..tables import Column, write_geopackage
 from ..units import area_figures
 from .overlay import AREA_MODEL_NAMES
@@ -146,14 +148,14 @@ def _branch_sql(i: int, relation: str) -> str:
         "SELECT rc.rule_id, rc.level, rc.min_area, rc.layer_code, p.id AS plan_id, p.fkey, p.use_code, p.use_name,"
         f" {{ids}} AS ids, {{geom}} AS geom FROM plan p JOIN rc ON rc.branch = {i} AND rc.code = p.use_code"
     )
-    clip = "CASE WHEN ST_CoveredBy(p.geom, r.geom) THEN p.geom ELSE ST_Intersection(p.geom, r.geom) END"
-    near = f"FROM feature r WHERE r.version_id = :v_{i} AND ST_Intersects(p.geom, r.geom)"
+    clip = "CASE WHEN ST_CoveredBy(p.geom, r.geom_plane) THEN p.geom ELSE ST_Intersection(p.geom, r.geom_plane) END"
+    near = f"FROM feature r WHERE r.version_id = :v_{i} AND ST_Intersects(p.geom, r.geom_plane)"
     if relation == "inside":
         return (
             head.format(ids="x.ids", geom="x.g")
             + " CROSS JOIN LATERAL (SELECT array_agg(y.rid ORDER BY y.rid) AS ids, ST_Union(y.ig) AS g FROM ("
             f"   SELECT coalesce(r.properties->>:fid_{i}, r.id::text) AS rid, ST_CollectionExtract({clip}, 3) AS ig"
-            f"   {near}) y WHERE NOT ST_IsEmpty(y.ig)) x WHERE x.g IS NOT NULL"
+            f"   {near}) y WHERE {substantive('y.ig')}) x WHERE x.g IS NOT NULL"
         )
     outside = "CASE WHEN x.u IS NULL THEN p.geom ELSE ST_CollectionExtract(ST_Difference(p.geom, x.u), 3) END"
     return (
@@ -162,7 +164,7 @@ def _branch_sql(i: int, relation: str) -> str:
     )
 
 
-_CONFLICT_SQL = """
+_CONFLICT_SQL = f"""
 WITH rc AS (
     SELECT * FROM unnest(CAST(:rc_branch AS int[]), CAST(:rc_layer AS text[]), CAST(:rc_rule AS text[]),
                          CAST(:rc_level AS text[]), CAST(:rc_code AS text[]), CAST(:rc_min AS float8[]))
@@ -170,22 +172,22 @@ WITH rc AS (
 ),
 plan AS MATERIALIZED (
     SELECT f.id, f.properties->>:plan_fid AS fkey, btrim(f.properties->>:plan_code) AS use_code,
-           coalesce(f.properties->>:plan_name, n.name) AS use_name, f.geom
+           coalesce(f.properties->>:plan_name, n.name) AS use_name, f.geom_plane AS geom
     FROM feature f JOIN unnest(CAST(:codes AS text[]), CAST(:names AS text[])) AS n(code, name)
       ON n.code = btrim(f.properties->>:plan_code)
-    WHERE f.version_id = :v_plan AND ST_Dimension(f.geom) = 2
+    WHERE f.version_id = :v_plan AND ST_Dimension(f.geom_plane) = 2
 ),
 hit AS MATERIALIZED (
-    SELECT row_number() OVER () AS hid, h.* FROM ({branches}) h WHERE NOT ST_IsEmpty(h.geom)
+    SELECT row_number() OVER () AS hid, h.* FROM ({{branches}}) h WHERE {substantive("h.geom")}
 ),
 split AS MATERIALIZED (
     SELECT h.hid, t.code, t.name, t.g AS geom FROM hit h
     CROSS JOIN LATERAL (
         SELECT tf.properties->>:town_fid AS code, tf.properties->>:town_name AS name,
-               ST_CollectionExtract(CASE WHEN ST_CoveredBy(h.geom, tf.geom) THEN h.geom
-                                         ELSE ST_Intersection(h.geom, tf.geom) END, 3) AS g
-        FROM feature tf WHERE tf.version_id = :v_town AND ST_Intersects(h.geom, tf.geom)
-    ) t WHERE NOT ST_IsEmpty(t.g)
+               ST_CollectionExtract(CASE WHEN ST_CoveredBy(h.geom, tf.geom_plane) THEN h.geom
+                                         ELSE ST_Intersection(h.geom, tf.geom_plane) END, 3) AS g
+        FROM feature tf WHERE tf.version_id = :v_town AND ST_Intersects(h.geom, tf.geom_plane)
+    ) t WHERE {substantive("t.g")}
 ),
 rest AS (
     SELECT h.hid, NULL::text AS code, NULL::text AS name,
@@ -194,22 +196,28 @@ rest AS (
     WHERE s.u IS NULL OR NOT ST_CoveredBy(h.geom, s.u)
 ),
 piece AS (
-    SELECT h.*, p.code, p.name, p.rest, p.geom AS pgeom, ST_Area(p.geom::geography) AS area
+    SELECT h.*, p.code, p.name, p.rest, p.geom AS pgeom, ST_Transform(p.geom, 4490) AS lgeom,
+           ST_Area(ST_Transform(p.geom, 4490)::geography) AS area
     FROM (SELECT *, false AS rest FROM split UNION ALL SELECT *, true AS rest FROM rest) p JOIN hit h ON h.hid = p.hid
-    WHERE NOT ST_IsEmpty(p.geom)
+    WHERE {substantive("p.geom")}
+),
+kept AS (
+    SELECT *, sum(area) OVER (PARTITION BY hid) AS hit_area
+    FROM piece WHERE area > min_area AND (NOT rest OR area > :noise)
 )
 INSERT INTO conflict_feature (job_id, id, township_code, township_name, plan_layer_code, plan_feature_id,
     plan_feature_key, plan_use_code, plan_use_name, redline_layer_code, redline_feature_ids, rule_id, level,
-    area_m2, minor, geom)
+    area_m2, minor, geom, geom_plane)
 SELECT :job, row_number() OVER (ORDER BY code NULLS LAST, rule_id, fkey, plan_id, hid)::int, code, name, :plan_layer,
-       plan_id, fkey, use_code, use_name, layer_code, ids, rule_id, level, area, area < :minor, ST_Multi(pgeom)
-FROM piece WHERE area > min_area AND (NOT rest OR area > :noise)
+       plan_id, fkey, use_code, use_name, layer_code, ids, rule_id, level, area, hit_area < :minor, ST_Multi(lgeom),
+       ST_Multi(pgeom)
+FROM kept
 """
 
 _SUMMARY_SQL = """
 SELECT township_code, township_name, rule_id, level, redline_layer_code, count(*) AS pieces,
        count(DISTINCT plan_feature_id) AS plan_features, count(*) FILTER (WHERE minor) AS minor_pieces,
-       ST_Area(ST_Union(geom)::geography) AS area
+       ST_Area(ST_Transform(ST_Union(geom_plane), 4490)::geography) AS area
 FROM conflict_feature WHERE job_id = :job
 GROUP BY township_code, township_name, rule_id, level, redline_layer_code
 ORDER BY township_code NULLS LAST, rule_id
@@ -222,6 +230,7 @@ def _analyse(
     versions = current_versions(conn)
     reds = list({r.layer.code: r.layer for r in crules}.values())
     _require_versions(versions, [plan, *reds])
+    check_versions_in_plane(conn, [v.version_id for v in versions.values()], catalog.survey_plane)
     town = next((layer for layer in catalog.layers if layer.role == "township_boundary"), None)
     code_field, name_field = _plan_fields(plan)
     branches = list(dict.fromkeys((r.layer.code, r.relation) for r in crules))
@@ -247,6 +256,7 @@ def _analyse(
         "town_name": town.name_field if town else None,
         "minor": minor_m2,
         "noise": REMAINDER_NOISE_M2,
+        "noise_width": catalog.survey_plane.noise_width_m,
     }
     for i, (code, _relation) in enumerate(branches):
         params[f"v_{i}"] = versions[code].version_id

@@ -1,10 +1,11 @@
 """Leadership dashboard: county indicators by township, computed in PostGIS from the current versions.
 
 Every area indicator is computed by township: each feature is split by the township polygons of the
-township-boundary layer (XZQ) with ``ST_Intersection`` (a feature wholly inside a township is taken
-whole), one SQL statement per indicator (the 三调 classes share one), and the **county total is the
-sum of the townships**: parts outside every township are not counted. Areas are ellipsoidal on the
-CGCS2000 ellipsoid (``ST_Area(geom::geography)``), unrounded until output. Red-line and boundary
+township-boundary layer (XZQ) with ``ST_Intersection`` in the county's survey plane on its precision grid
+(a feature wholly inside a township is taken whole), one SQL statement per indicator (the 三调 classes share
+one), and the **county total is the sum of the townships**: parts outside every township are not counted.
+Areas are ellipsoidal on the CGCS2000 ellipsoid (the plane result reprojected to EPSG:4490, as geography),
+unrounded until output. Red-line and boundary
 layers are measured as the area of their union per township, so overlapping features count once.
 
 Area indicators are cached per set of current layer versions (a re-import recomputes them); check
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from ..catalog import Catalog, Layer
 from ..errors import ConfigurationError, NotFoundError
+from ..plane_store import check_versions_in_plane
 from ..settings import Settings
 from ..units import m2_to_hectare, m2_to_mu
 
@@ -37,7 +39,7 @@ URBAN_TOWN_VILLAGE_CODES: Final = ("201", "202")  # 城市, 建制镇 in land_su
 FOREST_CLASS: Final = "03"
 WETLAND_CLASS: Final = "00"
 REPORTING_TIMEZONE: Final = "Asia/Shanghai"
-AREA_MODEL: Final = "ellipsoidal: ST_Area(geom::geography) on the CGCS2000 ellipsoid"
+AREA_MODEL: Final = "ellipsoidal: survey-plane overlay measured on the CGCS2000 ellipsoid (geography)"
 VERDICTS: Final = ("禁止", "有条件", "通过")
 
 #: unit → (Chinese name, conversion from m², decimals at output); 亩 = m² × 15 / 10,000 exactly (units.py)
@@ -51,23 +53,28 @@ AREA_UNITS: Final[dict[str, tuple[str, Callable[[float], float], int]]] = {
 
 # ---- SQL (identifiers are fixed; layer versions, field names and code lists are bound parameters) ----
 
-_TOWNSHIPS = "townships AS (SELECT id, geom FROM feature WHERE version_id = :xzq)"
-_PIECE = "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.geom ELSE ST_Intersection({f}.geom, {t}.geom) END"
+# every geometry below is in the survey plane (feature.geom_plane); areas are measured on the ellipsoid
+_TOWNSHIPS = "townships AS (SELECT id, geom_plane AS geom FROM feature WHERE version_id = :xzq)"
+_PIECE = (
+    "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.geom ELSE ST_Intersection({f}.geom, {t}.geom) END"
+)
 _PIECE_M2 = (
     "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.area_m2"
-    " ELSE ST_Area(ST_Intersection({f}.geom, {t}.geom)::geography) END"
+    " ELSE ST_Area(ST_Transform(ST_Intersection({f}.geom, {t}.geom), 4490)::geography) END"
 )
+_FEATURES = "(SELECT id, geom_plane AS geom FROM feature WHERE version_id = {v} AND ST_Dimension(geom_plane) = 2)"
 _NUMBER = r"'^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$'"
 _PATCHES = f"""patches AS (
-    SELECT f.geom, f.area_m2, upper(btrim(f.properties ->> :dlbm)) AS dlbm, btrim(f.properties ->> :czcsxm) AS czcsxm,
+    SELECT f.geom_plane AS geom, f.area_m2, upper(btrim(f.properties ->> :dlbm)) AS dlbm,
+           btrim(f.properties ->> :czcsxm) AS czcsxm,
            CASE WHEN (f.properties ->> :kcxs) ~ {_NUMBER} THEN (f.properties ->> :kcxs)::float8 ELSE 0 END AS kcxs
     FROM feature f WHERE f.version_id = :dltb AND ST_Dimension(f.geom) = 2)"""
 
 UNION_BY_TOWNSHIP_SQL = f"""
 WITH {_TOWNSHIPS}
-SELECT t.id, ST_Area(ST_Union(ST_CollectionExtract({_PIECE.format(f="f", t="t")}, 3))::geography)
-FROM townships t JOIN feature f ON f.version_id = :layer AND f.geom && t.geom AND ST_Intersects(f.geom, t.geom)
-WHERE ST_Dimension(f.geom) = 2
+SELECT t.id,
+       ST_Area(ST_Transform(ST_Union(ST_CollectionExtract({_PIECE.format(f="f", t="t")}, 3)), 4490)::geography)
+FROM townships t JOIN {_FEATURES.format(v=":layer")} f ON f.geom && t.geom AND ST_Intersects(f.geom, t.geom)
 GROUP BY t.id
 """
 
@@ -95,8 +102,7 @@ CONSTRUCTION_IN_UDB_SQL = f"""
 WITH {_TOWNSHIPS}, {_PATCHES},
 udb AS (
     SELECT t.id AS township_id, ST_Union(ST_CollectionExtract({_PIECE.format(f="u", t="t")}, 3)) AS geom
-    FROM townships t JOIN feature u ON u.version_id = :udb AND u.geom && t.geom AND ST_Intersects(u.geom, t.geom)
-    WHERE ST_Dimension(u.geom) = 2
+    FROM townships t JOIN {_FEATURES.format(v=":udb")} u ON u.geom && t.geom AND ST_Intersects(u.geom, t.geom)
     GROUP BY t.id
 )
 SELECT d.township_id, sum({_PIECE_M2.format(f="p", t="d")} * (1 - p.kcxs))
@@ -110,8 +116,8 @@ SELECT to_char(created_at AT TIME ZONE :tz, 'YYYY-MM') AS month, verdict, count(
 FROM check_record GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-CHECKS_BY_TOWNSHIP_SQL = f"""
-WITH {_TOWNSHIPS}
+CHECKS_BY_TOWNSHIP_SQL = """
+WITH townships AS (SELECT id, geom FROM feature WHERE version_id = :xzq)
 SELECT (SELECT t.id FROM townships t WHERE ST_Intersects(t.geom, ST_PointOnSurface(c.geom)) ORDER BY t.id LIMIT 1),
        count(*)
 FROM check_record c GROUP BY 1
@@ -337,6 +343,7 @@ def compute_indicators(conn: Connection, catalog: Catalog, settings: Settings) -
         code = xzq.code if xzq else "township_boundary"
         raise NotFoundError(f"the township layer {code} has no data: import it first (the dashboard is by township)")
     xzq_version = versions[xzq.code]["version_id"]
+    check_versions_in_plane(conn, [v["version_id"] for v in versions.values()], catalog.survey_plane)
     townships, owner = _townships(conn, xzq, xzq_version)
     dltb, farmland, ecology, udb = (
         _role(catalog, r) for r in ("land_survey", "red_line_farmland", "red_line_ecology", "urban_boundary")
@@ -368,7 +375,11 @@ def compute_indicators(conn: Connection, catalog: Catalog, settings: Settings) -
     has_czcsxm = False
     if dltb in present:
         assert dltb is not None
-        survey = {**_survey_params(catalog, dltb), "xzq": xzq_version, "dltb": versions[dltb.code]["version_id"]}
+        survey = {
+            **_survey_params(catalog, dltb),
+            "xzq": xzq_version,
+            "dltb": versions[dltb.code]["version_id"],
+        }
         has_czcsxm = bool(conn.execute(text(HAS_CZCSXM_SQL), survey).scalar())
         buckets = defaultdict(lambda: defaultdict(float))
         unknown: set[str] = set()
