@@ -19,7 +19,17 @@ from gis_platform.catalog import Catalog
 from gis_platform.ingest.pipeline import import_file
 from gis_platform.settings import Settings
 
-from .helpers import audit_entries, audit_mark, auth_headers, geod_area, write_geojson, write_shapefile
+from .helpers import (
+    audit_entries,
+    audit_mark,
+    auth_headers,
+    from_plane,
+    geod_area,
+    overlay,
+    to_plane,
+    write_geojson,
+    write_shapefile,
+)
 
 pytestmark = pytest.mark.db
 
@@ -78,7 +88,7 @@ def layer(result: dict[str, Any], code: str) -> dict[str, Any]:
 def test_farmland_overlap_areas_and_prohibited_verdict(client: TestClient) -> None:
     parcel = shapely.box(114.785, 34.803, 114.795, 34.807)  # across both farmland patches
     result = check(client, parcel, land_use="0701", project_number="2026-001")
-    expected = [geod_area(parcel.intersection(f)) for f in FARMLAND]
+    expected = [geod_area(overlay(parcel, f)) for f in FARMLAND]
     farmland = layer(result, "YJJBNT")
     assert farmland["overlap"]["m2"] == pytest.approx(sum(expected), abs=0.01)
     assert [f["overlap"]["m2"] for f in farmland["features"]] == pytest.approx(expected, abs=0.01)
@@ -95,8 +105,8 @@ def test_overlapping_red_line_features_count_once(client: TestClient) -> None:
     parcel = shapely.box(114.825, 34.825, 114.845, 34.845)
     result = check(client, parcel, land_use="0701")
     ecology = layer(result, "STBHHX")
-    union = shapely.union_all([parcel.intersection(e) for e in ECOLOGY])
-    per_feature_sum = sum(geod_area(parcel.intersection(e)) for e in ECOLOGY)
+    union = from_plane(shapely.union_all([to_plane(parcel).intersection(to_plane(e)) for e in ECOLOGY]))
+    per_feature_sum = sum(geod_area(overlay(parcel, e)) for e in ECOLOGY)
     assert ecology["overlap"]["m2"] == pytest.approx(geod_area(union), abs=0.01)
     assert ecology["overlap"]["m2"] < per_feature_sum - 1000  # the sum would double count
     assert result["verdict"] == "禁止"
@@ -122,7 +132,7 @@ def test_tiny_overlap_is_reported_as_minor(client: TestClient) -> None:
     parcel = shapely.box(114.800 - eps, 34.805, 114.803, 34.805 + eps)
     result = check(client, parcel, land_use="0701")
     farmland = layer(result, "YJJBNT")
-    expected = geod_area(parcel.intersection(FARMLAND[1]))
+    expected = geod_area(overlay(parcel, FARMLAND[1]))
     assert 0 < expected < 1
     assert farmland["overlap"]["m2"] == pytest.approx(expected, abs=0.01)
     assert farmland["minor"] is True
@@ -133,7 +143,7 @@ def test_tiny_overlap_is_reported_as_minor(client: TestClient) -> None:
 def test_urban_construction_outside_boundary_reports_area_outside(client: TestClient) -> None:
     parcel = shapely.box(114.775, 34.760, 114.785, 34.770)  # half inside the urban boundary
     result = check(client, parcel, land_use="1001")
-    outside = geod_area(parcel.difference(URBAN[0]))
+    outside = geod_area(overlay(parcel, URBAN[0], "difference"))
     finding = next(f for f in result["findings"] if f["rule_id"] == "urban_boundary.urban_construction_outside")
     assert finding["level"] == "禁止"
     assert finding["area"]["m2"] == pytest.approx(outside, abs=0.02)
@@ -148,18 +158,18 @@ def test_plan_use_by_category_and_mismatch(client: TestClient) -> None:
     parcel = shapely.box(114.760, 34.760, 114.770, 34.770)  # across residential (0701) and industrial (1001) plan
     result = check(client, parcel, land_use="0701")
     plan = layer(result, "YDYHGHFQ")
-    assert plan["categories"]["0701"]["m2"] == pytest.approx(geod_area(parcel.intersection(PLAN[0])), abs=0.01)
-    assert plan["categories"]["1001"]["m2"] == pytest.approx(geod_area(parcel.intersection(PLAN[1])), abs=0.01)
+    assert plan["categories"]["0701"]["m2"] == pytest.approx(geod_area(overlay(parcel, PLAN[0])), abs=0.01)
+    assert plan["categories"]["1001"]["m2"] == pytest.approx(geod_area(overlay(parcel, PLAN[1])), abs=0.01)
     mismatch = [f for f in result["findings"] if f["layer_code"] == "YDYHGHFQ"]
     assert mismatch and mismatch[0]["level"] == "有条件"
-    assert mismatch[0]["area"]["m2"] == pytest.approx(geod_area(parcel.intersection(PLAN[1])), abs=0.01)
+    assert mismatch[0]["area"]["m2"] == pytest.approx(geod_area(overlay(parcel, PLAN[1])), abs=0.01)
 
 
 def test_land_survey_statistics_deduct_tiankan(client: TestClient) -> None:
     parcel = shapely.box(114.785, 34.803, 114.795, 34.807)
     stats = check(client, parcel)["land_survey"]
     dryland = next(c for c in stats["classes"] if c["dlbm"] == "0103")
-    gross = geod_area(parcel.intersection(DLTB[0]))
+    gross = geod_area(overlay(parcel, DLTB[0]))
     assert dryland["area"]["m2"] == pytest.approx(gross, abs=0.01)
     assert dryland["tiankan"]["m2"] == pytest.approx(gross * 0.1, abs=0.01)
     assert dryland["net"]["m2"] == pytest.approx(gross * 0.9, abs=0.01)
@@ -169,8 +179,8 @@ def test_land_survey_statistics_deduct_tiankan(client: TestClient) -> None:
 def test_parcel_across_townships_is_split(client: TestClient) -> None:
     parcel = shapely.box(114.795, 34.760, 114.805, 34.770)
     townships = {t["name"]: t["area"]["m2"] for t in check(client, parcel)["parcel"]["townships"]}
-    assert townships["城关镇"] == pytest.approx(geod_area(parcel.intersection(TOWN_A)), abs=0.01)
-    assert townships["王庄乡"] == pytest.approx(geod_area(parcel.intersection(TOWN_B)), abs=0.01)
+    assert townships["城关镇"] == pytest.approx(geod_area(overlay(parcel, TOWN_A)), abs=0.01)
+    assert townships["王庄乡"] == pytest.approx(geod_area(overlay(parcel, TOWN_B)), abs=0.01)
     assert sum(townships.values()) == pytest.approx(geod_area(parcel), abs=0.02)
 
 
@@ -401,7 +411,7 @@ def test_land_survey_code_missing_from_the_table_keeps_the_file_name(
     parcel = shapely.box(114.785, 34.803, 114.789, 34.807)
     classes = check(client, parcel)["land_survey"]["classes"]
     assert [(c["dlbm"], c["dlmc"], c["cultivated"]) for c in classes] == [("0199X", "试验地类", True)]
-    assert classes[0]["area"]["m2"] == pytest.approx(geod_area(parcel.intersection(DLTB[0])), abs=0.01)
+    assert classes[0]["area"]["m2"] == pytest.approx(geod_area(overlay(parcel, DLTB[0])), abs=0.01)
 
 
 def test_uploads_over_the_size_limit_are_refused(settings: Settings, county: Engine) -> None:

@@ -21,10 +21,12 @@ from pyproj import Transformer
 from gis_platform.analysis.parcel import parcels_from_geojson, prepare_parcel
 from gis_platform.errors import CRSError, InputFileError, ParcelError, PlatformError
 from gis_platform.ingest.boundary_txt import read_boundary_txt
+from gis_platform.survey_plane import SurveyPlane
 
 from .helpers import geod_area
 
 MAX_VERTICES = 500
+PLANE = SurveyPlane(4547)  # the demo county's survey plane (CGCS2000 GK, CM 114°E)
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ def _geojson(geometry: shapely.Geometry) -> dict[str, Any]:
 @given(data=geojson_like, crs=crs_values)
 def test_any_json_is_a_parcel_or_a_platform_error(data: Any, crs: Any) -> None:
     try:
-        parcels = parcels_from_geojson(data, crs, max_vertices=MAX_VERTICES, max_parcels=5)
+        parcels = parcels_from_geojson(data, crs, plane=PLANE, max_vertices=MAX_VERTICES, max_parcels=5)
     except PlatformError as exc:
         assert str(exc).strip(), "a refusal must say why"
         return
@@ -119,7 +121,7 @@ def test_any_json_is_a_parcel_or_a_platform_error(data: Any, crs: Any) -> None:
 @PROPERTY_SETTINGS
 @given(polygon=convex_polygons())
 def test_valid_polygon_keeps_its_area(polygon: shapely.Polygon) -> None:
-    (parcel,) = parcels_from_geojson(_geojson(polygon), "EPSG:4490", max_vertices=MAX_VERTICES)
+    (parcel,) = parcels_from_geojson(_geojson(polygon), "EPSG:4490", plane=PLANE, max_vertices=MAX_VERTICES)
     assert parcel.repairs == []
     assert geod_area(parcel.geometry) == pytest.approx(geod_area(polygon), rel=1e-9, abs=1e-6)
 
@@ -129,12 +131,12 @@ def test_valid_polygon_keeps_its_area(polygon: shapely.Polygon) -> None:
 def test_reversed_ring_and_self_intersection_repairs_are_consistent(polygon: shapely.Polygon) -> None:
     # the same ring clockwise: the same parcel
     reversed_ring = shapely.Polygon(list(polygon.exterior.coords)[::-1])
-    (parcel,) = parcels_from_geojson(_geojson(reversed_ring), None, max_vertices=MAX_VERTICES)
+    (parcel,) = parcels_from_geojson(_geojson(reversed_ring), None, plane=PLANE, max_vertices=MAX_VERTICES)
     assert geod_area(parcel.geometry) == pytest.approx(geod_area(polygon), rel=1e-9)
     # a bow-tie of the bounding box: repaired into valid parts whose area is at most the box's, never zero
     minx, miny, maxx, maxy = polygon.bounds
     bowtie = shapely.Polygon([(minx, miny), (maxx, maxy), (maxx, miny), (minx, maxy)])
-    (fixed,) = parcels_from_geojson(_geojson(bowtie), "EPSG:4490", max_vertices=MAX_VERTICES)
+    (fixed,) = parcels_from_geojson(_geojson(bowtie), "EPSG:4490", plane=PLANE, max_vertices=MAX_VERTICES)
     assert fixed.repairs and fixed.geometry.is_valid
     assert 0 < geod_area(fixed.geometry) <= geod_area(shapely.box(minx, miny, maxx, maxy)) * (1 + 1e-9)
     assert geod_area(fixed.geometry) == pytest.approx(geod_area(shapely.box(minx, miny, maxx, maxy)) / 2, rel=1e-3)
@@ -154,7 +156,7 @@ def test_gauss_krueger_parcel_keeps_its_area(
     # zone 38 (central meridian 114°E): EPSG:4526 carries the zone in front of the easting, EPSG:4547 does not
     epsg, x0 = (4526, 38_000_000 + easting) if zone_prefix else (4547, easting)
     box = shapely.box(x0, northing, x0 + width, northing + height)
-    (parcel,) = parcels_from_geojson(_geojson(box), f"EPSG:{epsg}", max_vertices=MAX_VERTICES)
+    (parcel,) = parcels_from_geojson(_geojson(box), f"EPSG:{epsg}", plane=PLANE, max_vertices=MAX_VERTICES)
     planar = width * height
     # Gauss-Krüger scale at ≤ 80 km from the central meridian is within 1e-4 of 1 (area within 2e-4)
     assert geod_area(parcel.geometry) == pytest.approx(planar, rel=3e-4)
@@ -177,10 +179,10 @@ def test_non_finite_coordinates_are_refused_by_name(
     coords[1 + where % (len(coords) - 2)][axis] = bad  # not the first (closing) position
     data = {"type": "Polygon", "coordinates": [coords]}
     with pytest.raises(ParcelError, match="non-finite"):
-        parcels_from_geojson(data, "EPSG:4490", max_vertices=MAX_VERTICES)
+        parcels_from_geojson(data, "EPSG:4490", plane=PLANE, max_vertices=MAX_VERTICES)
     shape = shapely.Polygon(coords)
     with pytest.raises(PlatformError, match=r"non-finite|not finite"):
-        prepare_parcel(shape, None, max_vertices=MAX_VERTICES)
+        prepare_parcel(shape, None, plane=PLANE, max_vertices=MAX_VERTICES)
 
 
 @pytest.mark.parametrize(
@@ -196,9 +198,9 @@ def test_non_finite_coordinates_are_refused_by_name(
 )
 def test_empty_geometries_are_refused_by_name(data: dict[str, Any]) -> None:
     with pytest.raises(ParcelError, match=r"empty|no features|no geometry|malformed"):
-        parcels_from_geojson(data, "EPSG:4490", max_vertices=MAX_VERTICES)
+        parcels_from_geojson(data, "EPSG:4490", plane=PLANE, max_vertices=MAX_VERTICES)
     with pytest.raises(ParcelError, match="empty"):
-        prepare_parcel(shapely.Polygon(), None, max_vertices=MAX_VERTICES)
+        prepare_parcel(shapely.Polygon(), None, plane=PLANE, max_vertices=MAX_VERTICES)
 
 
 @settings(max_examples=25, deadline=None)
@@ -208,14 +210,14 @@ def test_huge_geometries_are_refused_by_vertex_count(polygon: shapely.Polygon, e
     vertices = shapely.get_num_coordinates(dense)
     assume(vertices > MAX_VERTICES)
     with pytest.raises(ParcelError, match=f"{vertices} vertices, more than the limit of {MAX_VERTICES}"):
-        parcels_from_geojson(_geojson(dense), "EPSG:4490", max_vertices=MAX_VERTICES)
+        parcels_from_geojson(_geojson(dense), "EPSG:4490", plane=PLANE, max_vertices=MAX_VERTICES)
 
 
 @PROPERTY_SETTINGS
 @given(polygon=convex_polygons(), crs=st.sampled_from(["EPSG:4527", "EPSG:4547", "EPSG:4513", "EPSG:4554"]))
 def test_degrees_under_a_metre_crs_are_refused_by_name(polygon: shapely.Polygon, crs: str) -> None:
     with pytest.raises(CRSError) as refused:
-        parcels_from_geojson(_geojson(polygon), crs, max_vertices=MAX_VERTICES)
+        parcels_from_geojson(_geojson(polygon), crs, plane=PLANE, max_vertices=MAX_VERTICES)
     assert refused.value.message
 
 
@@ -228,14 +230,14 @@ def test_degrees_under_a_metre_crs_are_refused_by_name(polygon: shapely.Polygon,
 def test_metres_under_a_degree_crs_are_refused_by_name(x: float, y: float, crs: str | None) -> None:
     box = shapely.box(x, y, x + 100, y + 100)
     with pytest.raises(CRSError):
-        parcels_from_geojson(_geojson(box), crs, max_vertices=MAX_VERTICES)
+        parcels_from_geojson(_geojson(box), crs, plane=PLANE, max_vertices=MAX_VERTICES)
 
 
 @pytest.mark.parametrize("crs", ["EPSG:999999", "not a crs", "+proj=nonsense", "EPSG:", "ESRI:0"])
 def test_unknown_or_foreign_crs_is_refused_by_name(crs: str) -> None:
     data = {"type": "Polygon", "coordinates": [[[114.8, 34.8], [114.81, 34.8], [114.81, 34.81], [114.8, 34.8]]]}
     with pytest.raises(CRSError):
-        parcels_from_geojson(data, crs, max_vertices=MAX_VERTICES)
+        parcels_from_geojson(data, crs, plane=PLANE, max_vertices=MAX_VERTICES)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -323,7 +325,7 @@ def test_boundary_txt_rectangle_keeps_its_area(n0: float, e0: float, width: floa
     (geometry,) = data.geometries
     expected = shapely.Polygon([(y, x) for x, y in corners]).area  # x is the northing, y the easting
     assert geometry.area == pytest.approx(expected, rel=1e-9)
-    parcel = prepare_parcel(geometry, data.crs, max_vertices=MAX_VERTICES, allow_prefix_inference=True)
+    parcel = prepare_parcel(geometry, data.crs, plane=PLANE, max_vertices=MAX_VERTICES, allow_prefix_inference=True)
     assert geod_area(parcel.geometry) == pytest.approx(geometry.area, rel=3e-4)
 
 
