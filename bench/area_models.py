@@ -279,8 +279,8 @@ def print_report(layers: list[LayerResult], top: int, segment: float, cut: float
     summaries = [layer_summary(layer) for layer in layers]
     print("\n### Per layer: d = ST_Area(geography) − land survey formula (m²), per feature\n")
     print(
-        "| layer | file CRS | features | Σ ST_Area(geography) | Σ survey formula | Σ d | p50 |d| | p95 |d| | p99 |d|"
-        " | max |d| | max |d|/area | |d| > 0.01 m² |"
+        "| layer | file CRS | features | Σ ST_Area(geography) | Σ survey formula | Σ d | p50 abs(d) | p95 abs(d)"
+        " | p99 abs(d) | max abs(d) | max abs(d)/area | abs(d) > 0.01 m² |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in summaries:
@@ -295,9 +295,10 @@ def print_report(layers: list[LayerResult], top: int, segment: float, cut: float
         f" formula on edges cut to ≤ {segment:g} m)\n"
     )
     print(
-        "| layer | max |d + predicted lens| | |ST_Area(geography) − gk| p50 / p99 / max | > 0.01 m²"
-        f" | max |survey formula − gk| | max |Geod on GK edges cut to ≤ {cut:g} m − gk| | max |gk − Geod(densified)|"
-        " | max |ST_Area(geography) − Geod(file vertices)| | repaired, left out | seconds |"
+        "| layer | d + predicted lens, max abs | ST_Area(geography) − gk, abs p50 / p99 / max | > 0.01 m²"
+        f" | survey formula − gk, max abs | Geod on GK edges cut to ≤ {cut:g} m − gk, max abs"
+        " | gk − Geod(densified), max abs | ST_Area(geography) − Geod(file vertices), max abs"
+        " | repaired, left out | seconds |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in summaries:
@@ -310,8 +311,11 @@ def print_report(layers: list[LayerResult], top: int, segment: float, cut: float
         )
 
     every = [(layer.code, f) for layer in layers for f in layer.features]
-    print("\n### |d| by the feature's longest edge (all layers)\n")
-    print("| longest edge | features | p50 |d| | p99 |d| | max |d| | |d| > 0.01 m² | max |ST_Area(geography) − gk| |")
+    print("\n### abs(d) by the feature's longest edge (all layers)\n")
+    print(
+        "| longest edge | features | p50 abs(d) | p99 abs(d) | max abs(d) | abs(d) > 0.01 m²"
+        " | ST_Area(geography) − gk, max abs |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     bins = []
     for lo, hi in itertools.pairwise(EDGE_BINS_M):
@@ -337,7 +341,7 @@ def print_report(layers: list[LayerResult], top: int, segment: float, cut: float
             f" | {_f(float(sel.max()))} | {int(np.sum(sel > 0.01)):,} | {_f(to_gk)} |"
         )
 
-    print(f"\n### The {top} largest |d| of each layer (m²)\n")
+    print(f"\n### The {top} largest abs(d) of each layer (m²)\n")
     print(
         "| layer | source_fid | key | ST_Area(geography) | vertices | longest edge m | perimeter m | d"
         " | predicted −lens | geography − gk | survey − gk |"
