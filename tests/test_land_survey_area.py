@@ -138,9 +138,9 @@ def test_series_coefficients_follow_from_the_binomial_expansion() -> None:
 def test_trapezoid_matches_the_closed_form_zone_area(lat1: float, lat2: float, dlon: float) -> None:
     got = float(trapezoid_area(math.radians(lat1), math.radians(lat2), math.radians(dlon)))
     want = zone_area_closed_form(lat1, lat2, dlon)
-    # The series stops at e⁸; the first omitted term is ~e¹⁰ ≈ 1.3e-11 of the area. 1e-10 relative leaves
-    # room for rounding and still catches any wrong coefficient (the smallest, E·e⁸, is ~4e-21 … but a wrong
-    # B or C term moves the result by ≥ 1e-6 relative).
+    # The series stops at e⁸; the first omitted term is ~e¹⁰ ≈ 1.3e-11 of the area. 1e-10 relative leaves room
+    # for that and for rounding, and still sees A…D misused (for CGCS2000 B ≈ 1.1e-3, C ≈ 1.7e-6, D ≈ 2.7e-9);
+    # E ≈ 4.4e-12 is below any area test, which is why its fractions are checked by the derivation above.
     assert got == pytest.approx(want, rel=1e-10)
     # signed: swapping the parallels or the meridians flips the sign
     assert float(trapezoid_area(math.radians(lat2), math.radians(lat1), math.radians(dlon))) == pytest.approx(-got)
