@@ -14,7 +14,13 @@ EXAMPLE_PARCEL: dict[str, Any] = {
 
 
 class CheckBody(BaseModel):
-    """A parcel to check against the red lines."""
+    """A parcel to check against the red lines.
+
+    Every overlay runs in the county's survey plane (the CGCS2000 Gauss-Krüger zone the catalogue names,
+    ``survey_plane`` in ``GET /api/v1/map-config``): a parcel sent in EPSG:4490 (or another GK zone) is projected
+    into it vertex by vertex before the overlay; a parcel sent in that zone is overlaid exactly as sent. Areas are
+    then measured on the CGCS2000 ellipsoid (``area_model: ellipsoidal``) or in the plane (``planar``).
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -32,11 +38,21 @@ class CheckBody(BaseModel):
     )
 
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon, Feature or FeatureCollection")
-    crs: str = Field(default="EPSG:4490", description="CRS of the coordinates: EPSG:4490 or a CGCS2000 GK code")
+    crs: str = Field(
+        default="EPSG:4490",
+        description="CRS of the coordinates: EPSG:4490 or a CGCS2000 GK code (EPSG:4513–4554). The parcel is projected"
+        " vertex by vertex into the county's survey plane before the overlay (unchanged if already in it).",
+    )
     land_use: str | None = Field(default=None, description="proposed 用地用海 code, e.g. 0701", max_length=12)
     layers: list[str] | None = Field(default=None, description="layer codes to check (default: all check layers)")
-    buffer_m: float = Field(default=0.0, ge=0, le=5000, description="grow the parcel by this many metres")
-    area_model: Literal["ellipsoidal", "planar"] = "ellipsoidal"
+    buffer_m: float = Field(
+        default=0.0, ge=0, le=5000, description="grow the parcel by this many metres (a buffer in the survey plane)"
+    )
+    area_model: Literal["ellipsoidal", "planar"] = Field(
+        default="ellipsoidal",
+        description="ellipsoidal: the survey-plane overlay measured on the CGCS2000 ellipsoid (geodesic edges between"
+        " the result's vertices); planar: Gauss-Krüger area in the survey plane",
+    )
     project_name: str | None = Field(default=None, max_length=500)
     project_number: str | None = Field(default=None, max_length=200)
 

@@ -5,6 +5,8 @@
 #   fault-db                                   PostgreSQL stopped and started mid-load (bench/fault_db_restart.py);
 #                                              on the project-local cluster unless GIS_LOCAL_CLUSTER=0
 #   fault-import                               an import killed with SIGKILL mid-way (bench/fault_import_kill.py)
+#   compare checks|import --base DIR          this tree against another checkout, interleaved rounds
+#                                              (bench/compare_trees.py; DIR needs its own .venv)
 source "$(dirname "$0")/lib.sh"
 unset DATABASE_URL
 name="${1:-}"; shift || true
@@ -16,7 +18,8 @@ case "$name" in
     # the fault stops the cluster: by default the project-local one, which nothing else uses
     export GIS_LOCAL_CLUSTER="${GIS_LOCAL_CLUSTER:-1}" ;;
   fault-import) module="bench.fault_import_kill" ;;
-  *) die "usage: scripts/bench.sh import|checks|tiles|paint|load|fault-db|fault-import [args]" ;;
+  compare) module="bench.compare_trees" ;;
+  *) die "usage: scripts/bench.sh import|checks|tiles|paint|load|fault-db|fault-import|compare [args]" ;;
 esac
 ensure_system_packages
 ensure_venv
@@ -26,6 +29,7 @@ cleanup() { psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >
 trap cleanup EXIT
 ensure_database "$BENCH_DB"
 export GIS_BENCH_DATABASE_URL="$GIS_DATABASE_URL"
+export GIS_BENCH_SERVER_URL="${DATABASE_SERVER_URL:-postgresql://postgres@127.0.0.1:5432}"
 unset GIS_DATABASE_URL
 cd "$ROOT"
 "$VENV/bin/python" -m "$module" "$@"

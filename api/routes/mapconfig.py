@@ -8,8 +8,7 @@ from fastapi import APIRouter
 
 from gis_platform.accounts import MAP_READ
 from gis_platform.catalog import Catalog, Layer, Style, StyleCategory
-from gis_platform.errors import CRSError
-from gis_platform.gk_zones import central_meridian, gk_epsg, zone_for_longitude
+from gis_platform.gk_zones import gk_epsg
 from gis_platform.hillshade import native_max_zoom
 from gis_platform.tiles import (
     MAX_ZOOM,
@@ -99,28 +98,19 @@ def _layer_entry(layer: Layer, state: LayerState | None) -> dict[str, Any]:
     }
 
 
-def _crs(catalog: Catalog, center: list[float] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _crs(catalog: Catalog) -> dict[str, Any]:
+    """The CRSs of the map, and the county's survey plane (the GK zone every overlay runs in) from the catalogue."""
+    plane = catalog.survey_plane
+    return {
         "storage_epsg": catalog.storage_srid,
         "tile_epsg": 3857,
         "geojson_epsg": catalog.storage_srid,
-        "gk_zone": None,
-        "gk_central_meridian": None,
-        "gk_epsg_prefixed": None,
-        "gk_epsg": None,
+        "gk_zone": plane.zone,
+        "gk_central_meridian": plane.central_meridian,
+        "gk_epsg_prefixed": gk_epsg(plane.zone, prefixed=True),
+        "gk_epsg": plane.epsg,
+        "survey_plane": {"epsg": plane.epsg, "noise_width_m": plane.noise_width_m, "label": plane.label},
     }
-    if center is not None:
-        try:
-            zone = zone_for_longitude(center[0])
-        except CRSError:
-            return out
-        out.update(
-            gk_zone=zone,
-            gk_central_meridian=central_meridian(zone),
-            gk_epsg_prefixed=gk_epsg(zone, prefixed=True),
-            gk_epsg=gk_epsg(zone, prefixed=False),
-        )
-    return out
 
 
 @router.get("/api/v1/map-config", summary="一张图配置：范围、坐标系、图层树、图例、底图 / web map configuration")
@@ -139,7 +129,7 @@ def map_config(engine: EngineDep, catalog: CatalogDep, settings: SettingsDep) ->
     hillshade = settings.dem_path is not None and settings.dem_path.is_file()
     return {
         "county": {"bbox": list(bbox) if bbox else None, "center": center, "bbox_source": bbox_source},
-        "crs": _crs(catalog, center),
+        "crs": _crs(catalog),
         "zoom": {"min": MIN_ZOOM, "max": MAX_ZOOM},
         "groups": groups,
         "basemap": {"url": settings.basemap_url, "attribution": settings.basemap_attribution}

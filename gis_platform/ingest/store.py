@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,19 +64,29 @@ class RowBatch:
 
 
 COPY_COLUMNS = "(version_id, source_fid, properties, geom, geom_plane)"
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_ROW_HEAD = struct.Struct(">hiiiii")  # 5 fields; version_id (int4); source_fid (int4); the properties' length
+_LENGTH = struct.Struct(">i")
+_JSONB_VERSION = b"\x01"
 
 
-def copy_text(version_id: int, batch: RowBatch) -> str:
-    """Rows in ``COPY`` text format: tab-separated, backslashes doubled (the JSON has no tabs or raw newlines)."""
-    ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), hex=True, include_srid=True).tolist()
-    plane = shapely.to_wkb(shapely.set_srid(batch.plane, batch.plane_srid), hex=True, include_srid=True).tolist()
-    props = [p.replace("\\", "\\\\") if "\\" in p else p for p in batch.properties]
-    prefix = f"{int(version_id)}\t"
-    rows = [
-        f"{prefix}{fid}\t{p}\t{g}\t{q}\n"
-        for fid, p, g, q in zip(batch.source_fids.tolist(), props, ewkb, plane, strict=True)
-    ]
-    return "".join(rows)
+def copy_binary(version_id: int, batch: RowBatch) -> bytes:
+    """Rows in ``COPY … (FORMAT binary)``: integers, jsonb (version byte + UTF-8 text) and EWKB, no escaping.
+
+    Hex EWKB for the text format cost 0.73 s per 130,000 farmland patches and geometry column in shapely alone
+    (raw EWKB: 0.12 s), and the server decoded the hex again: binary keeps a second geometry column cheap.
+    """
+    ewkb = shapely.to_wkb(shapely.set_srid(batch.geometries, STORAGE_SRID), include_srid=True).tolist()
+    plane = shapely.to_wkb(shapely.set_srid(batch.plane, batch.plane_srid), include_srid=True).tolist()
+    vid = int(version_id)
+    head, length = _ROW_HEAD.pack, _LENGTH.pack
+    parts = [_COPY_HEADER]
+    for fid, props, g, q in zip(batch.source_fids.tolist(), batch.properties, ewkb, plane, strict=True):
+        text = props.encode()
+        parts += [head(5, 4, vid, 4, fid, len(text) + 1), _JSONB_VERSION, text, length(len(g)), g, length(len(q)), q]
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 def create_version_table(conn: Connection, version_id: int) -> str:
@@ -94,11 +105,11 @@ def load_features(
 ) -> None:
     """COPY batch after batch; a worker thread reads and prepares batch k+1 while PostgreSQL loads batch k."""
     raw: Any = conn.connection.dbapi_connection  # psycopg2: COPY is not part of the DB-API
-    sql = f"COPY {table} {COPY_COLUMNS} FROM STDIN"
+    sql = f"COPY {table} {COPY_COLUMNS} FROM STDIN WITH (FORMAT binary)"
 
-    def next_payload() -> tuple[int, str] | None:
+    def next_payload() -> tuple[int, bytes] | None:
         batch = next(batches, None)
-        return None if batch is None else (len(batch.source_fids), copy_text(version_id, batch))
+        return None if batch is None else (len(batch.source_fids), copy_binary(version_id, batch))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-batches") as pool, raw.cursor() as cur:
         pending = pool.submit(next_payload)
@@ -106,7 +117,7 @@ def load_features(
             pending = pool.submit(next_payload)
             count, payload = item
             if count:
-                cur.copy_expert(sql, io.StringIO(payload), size=1 << 20)
+                cur.copy_expert(sql, io.BytesIO(payload), size=1 << 20)
             if on_progress:
                 on_progress(count)
 

@@ -200,11 +200,12 @@ def _findings(check: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
 def _area_model_sentence(check: dict[str, Any]) -> str:
     model = check.get("area_model") or {}
     name = model.get("name") or "ellipsoidal"
+    plane = model.get("survey_plane_epsg") or model.get("gk_epsg")
+    where = f"在测量平面（CGCS2000 3 度带高斯-克吕格投影，EPSG:{plane}）中叠加分析，" if plane else ""
     if name == "planar":
-        zone = f"（EPSG:{model['gk_epsg']}）" if model.get("gk_epsg") else ""
-        basis = f"CGCS2000 3 度带高斯-克吕格投影平面面积{zone}"
+        basis = f"{where}按该投影平面计算的平面面积"
     else:
-        basis = "CGCS2000 椭球面积（椭球面上计算，与国土调查面积计算方法一致）"
+        basis = f"{where}结果在 CGCS2000 椭球面上计算的椭球面积（顶点间按测地线）"
     return (
         f"本报告所列面积均为{basis}，面积模型 {name}：{model.get('description') or ''}。"
         "平方米保留 2 位小数、公顷保留 4 位小数、亩保留 2 位小数（1 亩 = 10000/15 平方米），"
