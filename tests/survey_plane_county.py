@@ -189,7 +189,7 @@ class Edge:
         """A parcel on ``side`` whose edge lies exactly on this edge (whole-step vertices every ≤100 m along it).
 
         With ``spike_m2``, one digitising slip: a thin triangle of that plane area pokes across the edge into the
-        other side, in the middle of the span (base 2 steps, at least 2 m).
+        other side, in the middle of the span (base at least 2 m; apex on the 1 mm grid).
         """
         s0 = self.steps(span.start_m) if span.start_m else 0
         s1 = min(self.n, s0 + self.steps(span.length_m))
@@ -211,7 +211,7 @@ class Edge:
         return shapely.orient_polygons(shapely.Polygon(ring))
 
     def crossing_parcel(self, crossing: Crossing) -> shapely.Polygon:
-        """A rotated rectangle across the edge (float vertices, nothing snapped)."""
+        """A rotated rectangle across the edge (vertices on the 1 mm grid, nothing snapped to the edge)."""
         cx, cy = self.at(crossing.at * self.n, crossing.offset_m / self.step_m)
         ux, uy = self.step[0] / self.step_m, self.step[1] / self.step_m
         turn = math.radians(crossing.angle_deg)
@@ -318,9 +318,9 @@ def township_split_parcel(region: Region, col: int) -> shapely.Polygon:
 # The layers as the county delivers them: GK files
 # ---------------------------------------------------------------------------------------------------------------
 _PROPS = {
-    "STBHHX": lambda i, key: {"BSM": f"ST-{key}", "HXMC": "生态保护红线", "YSDM": "2090010100"},
-    "YJJBNT": lambda i, key: {"YJJBNTTBBH": f"JB-{key}", "DLBM": "0101"},
-    "CZKFBJ": lambda i, key: {"BSM": f"UB-{key}", "GHFQMC": "城镇集中建设区"},
+    "STBHHX": lambda key: {"BSM": f"ST-{key}", "HXMC": "生态保护红线", "YSDM": "2090010100"},
+    "YJJBNT": lambda key: {"YJJBNTTBBH": f"JB-{key}", "DLBM": "0101"},
+    "CZKFBJ": lambda key: {"BSM": f"UB-{key}", "GHFQMC": "城镇集中建设区"},
 }
 
 
@@ -349,11 +349,10 @@ def county_layers() -> CountyLayers:
         for side in ("left", "right"):
             code = edge.layer(side)
             if code:
-                n = len(layers.features.get(code, []))
-                layers.add(code, edge.polygon(side), _PROPS[code](n, f"{edge.key}-{side[0]}"))
+                layers.add(code, edge.polygon(side), _PROPS[code](f"{edge.key}-{side[0]}"))
     for pair in OVERLAP_PAIRS.values():
         for i, polygon in enumerate(pair.features):
-            layers.add(pair.layer, polygon, _PROPS[pair.layer](i, f"{pair.region.key}-pair{i}"))
+            layers.add(pair.layer, polygon, _PROPS[pair.layer](f"{pair.region.key}-pair{i}"))
     return layers
 
 

@@ -41,7 +41,7 @@ from gis_platform.rules import load_rules
 from gis_platform.settings import Settings
 
 from .conftest import empty_layer_store
-from .helpers import auth_headers
+from .helpers import auth_headers, gk_to_lonlat
 from .survey_plane_county import (
     COUNTY,
     CROSSINGS,
@@ -161,8 +161,6 @@ def assert_matches_truth(document: dict[str, Any], expected: Truth, tolerance: A
 # The fixture county is what it claims (so that a failure below is about the platform)
 # ---------------------------------------------------------------------------------------------------------------
 def test_fixture_county_is_drawn_as_described() -> None:
-    from .helpers import gk_to_lonlat
-
     for edge in EDGES:
         lonlat = gk_to_lonlat(shapely.union_all([edge.polygon("left"), edge.polygon("right")]), SURVEY_EPSG)
         west, south, east, north = lonlat.bounds
@@ -302,10 +300,15 @@ def test_parcel_across_a_township_line_is_split_in_the_survey_plane(
     document = post_check(client, parcel, epsg)
     townships = {t["name"]: t["area"]["m2"] for t in document["parcel"]["townships"]}
     assert townships.keys() == expected.keys(), townships
-    assert sum(townships.values()) == pytest.approx(document["parcel"]["area"]["m2"], abs=SAME_M2), townships
-    assert sum(townships.values()) == pytest.approx(ellipsoidal_m2(parcel), abs=SAME_M2), townships
     for name, want in expected.items():
         assert townships[name] == pytest.approx(want, abs=tolerance_m2(want)), (name, townships, expected)
+    # The pieces partition the parcel: their figures add up to the parcel's own (DOMAIN: township statistics sum
+    # to the total). Measured piece by piece from their vertices they need not: at the zone edge the oracle's two
+    # pieces already sum to 0.025 m² more than the parcel (the cut points lie on the GK line, 0.3 mm off the
+    # geodesic), and snap rounding to a 1 mm grid moves each cut point off the parcel's edge by up to 0.7 mm.
+    parcel_m2 = document["parcel"]["area"]["m2"]
+    assert parcel_m2 == pytest.approx(ellipsoidal_m2(parcel), abs=SAME_M2)
+    assert sum(townships.values()) == pytest.approx(parcel_m2, abs=SAME_M2), townships
 
 
 # ---------------------------------------------------------------------------------------------------------------
