@@ -347,7 +347,9 @@ def test_map_config_layer_tree_styles_and_county(client: TestClient, catalog: Ca
     assert config["crs"] == {
         "storage_epsg": 4490, "tile_epsg": 3857, "geojson_epsg": 4490,
         "gk_zone": 38, "gk_central_meridian": 114, "gk_epsg_prefixed": 4526, "gk_epsg": 4547,
-        "survey_plane": {"epsg": 4547, "noise_width_m": 1e-06, "label": "EPSG:4547 (CGCS2000 3° Gauss-Krüger, CM 114°E)"},
+        "survey_plane": {
+            "epsg": 4547, "noise_width_m": 1e-06, "label": "EPSG:4547 (CGCS2000 3° Gauss-Krüger, CM 114°E)",
+        },
     }  # fmt: skip
     dltb = layers["DLTB"]
     assert dltb["served_as"] == "mvt" and dltb["tile_url"] == "/tiles/DLTB/{z}/{x}/{y}.pbf"
