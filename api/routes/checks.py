@@ -126,7 +126,7 @@ def search_checks(
     engine: EngineDep,
     date_from: UtcDateTime | None = None,
     date_to: UtcDateTime | None = None,
-    verdict: Literal["禁止", "有条件", "通过"] | None = None,
+    verdict: Literal["禁止", "需补充用途", "有条件", "通过"] | None = None,
     project_number: Annotated[str | None, Query(max_length=200)] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat", pattern=r"^[-0-9.,eE ]+$")] = None,
     job_id: uuid.UUID | None = None,

@@ -42,7 +42,7 @@ from ..catalog import Catalog, load_catalog
 from ..checks import CheckRequest, run_check
 from ..errors import ParcelError, PlatformError
 from ..jobs import JobHandle, create_job, get_job
-from ..rules import RuleSet, load_rules
+from ..rules import LEVELS, RuleSet, load_rules
 from ..settings import Settings
 from ..units import area_figures
 from .overlay import AREA_MODEL_NAMES, AreaModel
@@ -453,14 +453,18 @@ def batch_summary(engine: Engine, catalog: Catalog, rules: RuleSet, job_id: Any)
         counts = conn.execute(
             text(
                 "SELECT count(*) AS parcels, count(i.check_id) AS checked, count(i.error) AS errors,"
-                " coalesce(sum(c.parcel_area_m2), 0) AS area,"
-                " count(*) FILTER (WHERE i.verdict = '禁止') AS n_prohibited,"
-                " count(*) FILTER (WHERE i.verdict = '有条件') AS n_conditional,"
-                " count(*) FILTER (WHERE i.verdict = '通过') AS n_pass"
+                " coalesce(sum(c.parcel_area_m2), 0) AS area"
                 " FROM batch_item i LEFT JOIN check_record c ON c.id = i.check_id WHERE i.job_id = :job"
             ),
             params,
         ).one()
+        by_verdict: dict[str, int] = {
+            verdict: int(n)
+            for verdict, n in conn.execute(
+                text("SELECT verdict, count(*) FROM batch_item WHERE job_id = :job AND verdict IS NOT NULL GROUP BY 1"),
+                params,
+            )
+        }
         versions = conn.execute(
             text(
                 "SELECT d.key, array_agg(DISTINCT d.value::int ORDER BY d.value::int) FROM batch_item i"
@@ -480,7 +484,7 @@ def batch_summary(engine: Engine, catalog: Catalog, rules: RuleSet, job_id: Any)
         "parcels": counts.parcels,
         "checked": counts.checked,
         "errors": counts.errors,
-        "verdicts": {"禁止": counts.n_prohibited, "有条件": counts.n_conditional, "通过": counts.n_pass},
+        "verdicts": {level: by_verdict.get(level, 0) for level in LEVELS},
         "checked_area": area_figures(float(counts.area)),
         "data_versions": {code: list(ids) for code, ids in versions},
         "first_errors": [{"seq": r.seq, "label": r.label, "error": r.error} for r in errors],
