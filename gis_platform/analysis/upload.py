@@ -65,11 +65,13 @@ def read_parcel_file(path: Path, settings: Settings, *, crs: str | int | None = 
         geometries = source.geometries
         present = [i for i, g in enumerate(geometries) if g is not None and not shapely.is_empty(g)]
         if not present:
-            raise ParcelError(f"{path.name}: the file holds no parcel geometry")
+            raise ParcelError(f"{path.name}: the file holds no parcel geometry", parcels=0)
         if len(present) > settings.max_parcels_per_request:
             raise ParcelError(
                 f"{path.name}: {len(present)} parcels, more than the limit of {settings.max_parcels_per_request};"
-                " use the batch check"
+                " use the batch check",
+                parcels=len(present),
+                limit=settings.max_parcels_per_request,
             )
         records = (
             source.attributes.to_dict(orient="records") if len(source.attributes.columns) else [{}] * len(geometries)
