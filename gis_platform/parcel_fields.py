@@ -28,8 +28,9 @@ from typing import Any, Final, Literal, get_args
 from pydantic import Field as PydanticField
 
 from gis_platform.catalog import Catalog
-from gis_platform.data_files import CodeStr, FrozenModel, NonEmptyStr, Problems, entry_label, read_yaml, validate_entry
+from gis_platform.data_files import FrozenModel, NonEmptyStr, Problems, entry_label, read_yaml, validate_entry
 from gis_platform.errors import CatalogError, UnknownLandUseError
+from gis_platform.land_use_crosswalk import CROSSWALK_FILE, GeneralEntry, NameEntry, SurveyEntry, load_crosswalk
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 PARCEL_FIELDS_FILE: Final[str] = "parcel_fields.yaml"
-CROSSWALK_FILE: Final[str] = "land_use_crosswalk.yaml"
 
 Classification = Literal["land_use", "land_survey"]
 CLASSIFICATIONS: Final[tuple[str, ...]] = get_args(Classification)
@@ -147,46 +147,6 @@ class _FieldsFile(FrozenModel):
     other_fields: list[Any] = PydanticField(default_factory=list)
 
 
-class _SurveyEntry(FrozenModel):
-    dlbm: CodeStr
-    land_use: CodeStr | None = None
-    ambiguous: tuple[CodeStr, ...] | None = PydanticField(default=None, min_length=2)
-    verify: bool = False
-    note: NonEmptyStr | None = None
-
-
-class _NameEntry(FrozenModel):
-    name: NonEmptyStr
-    land_use: CodeStr | None = None
-    ambiguous: tuple[CodeStr, ...] | None = PydanticField(default=None, min_length=2)
-    verify: bool = False
-    note: NonEmptyStr | None = None
-
-
-class _GeneralEntry(FrozenModel):
-    name: NonEmptyStr
-    note: NonEmptyStr | None = None
-
-
-class _CrosswalkFile(FrozenModel):
-    source: NonEmptyStr
-    land_survey: list[Any] = PydanticField(min_length=1)
-    names: list[Any] = PydanticField(default_factory=list)
-    general: list[Any] = PydanticField(default_factory=list)
-
-
-def _targets_problems(entry: _SurveyEntry | _NameEntry, catalog: Catalog) -> list[str]:
-    if (entry.land_use is None) == (entry.ambiguous is None):
-        return ["give exactly one of land_use (the 用地用海 class) or ambiguous (the classes it may be)"]
-    problems = []
-    for code in (entry.land_use,) if entry.land_use else entry.ambiguous or ():
-        try:
-            catalog.land_use(code)
-        except UnknownLandUseError:
-            problems.append(f"{code!r} is not a 用地用海 code of the catalogue")
-    return problems
-
-
 def _load_fields(path: Path) -> tuple[tuple[UseField, ...], tuple[FieldInfo, ...], tuple[FieldInfo, ...], bytes]:
     raw, data = read_yaml(path)
     problems = Problems(path)
@@ -219,65 +179,6 @@ def _load_fields(path: Path) -> tuple[tuple[UseField, ...], tuple[FieldInfo, ...
     return uses, labels, others, data
 
 
-def _load_crosswalk(
-    path: Path, catalog: Catalog
-) -> tuple[dict[str, _SurveyEntry], dict[str, _NameEntry], dict[str, _GeneralEntry], bytes]:
-    raw, data = read_yaml(path)
-    problems = Problems(path)
-    top = validate_entry(_CrosswalkFile, raw, problems, "(top level)")
-    problems.raise_if_any()
-    assert top is not None
-    survey: dict[str, _SurveyEntry] = {}
-    for index, raw_entry in enumerate(top.land_survey):
-        entry = entry_label("三调 DLBM", raw_entry, index, key="dlbm")
-        parsed = validate_entry(_SurveyEntry, raw_entry, problems, entry)
-        if parsed is None:
-            continue
-        dlbm = parsed.dlbm.upper()
-        try:
-            catalog.land_survey_class(dlbm)
-        except UnknownLandUseError:
-            problems.add(entry, f"{dlbm!r} is not a 三调 code of the catalogue (land_survey_codes.yaml)")
-            continue
-        if dlbm in survey:
-            problems.add(entry, f"duplicate 三调 code {dlbm!r}")
-            continue
-        for problem in _targets_problems(parsed, catalog):
-            problems.add(entry, problem)
-        survey[dlbm] = parsed
-    for cls in catalog.land_survey_classes:
-        if cls.dlbm not in survey:
-            problems.add(
-                f"三调 DLBM {cls.dlbm!r}",
-                f"{cls.dlbm} {cls.dlmc} has no entry: map it (land_use) or list its classes (ambiguous)",
-            )
-    class_names = {c.name_zh for c in catalog.land_uses}
-    names: dict[str, _NameEntry] = {}
-    general: dict[str, _GeneralEntry] = {}
-    for index, raw_entry in enumerate(top.names):
-        entry = entry_label("name", raw_entry, index, key="name")
-        parsed_name = validate_entry(_NameEntry, raw_entry, problems, entry)
-        if parsed_name is None:
-            continue
-        if parsed_name.name in class_names or parsed_name.name in names:
-            problems.add(entry, f"{parsed_name.name!r} is already a class name or a listed name")
-            continue
-        for problem in _targets_problems(parsed_name, catalog):
-            problems.add(entry, problem)
-        names[parsed_name.name] = parsed_name
-    for index, raw_entry in enumerate(top.general):
-        entry = entry_label("general name", raw_entry, index, key="name")
-        parsed_general = validate_entry(_GeneralEntry, raw_entry, problems, entry)
-        if parsed_general is None:
-            continue
-        if parsed_general.name in class_names or parsed_general.name in names or parsed_general.name in general:
-            problems.add(entry, f"{parsed_general.name!r} is already a class name or a listed name")
-            continue
-        general[parsed_general.name] = parsed_general
-    problems.raise_if_any()
-    return survey, names, general, data
-
-
 # --------------------------------------------------------------------------------------------------
 # The loaded configuration
 # --------------------------------------------------------------------------------------------------
@@ -293,9 +194,9 @@ class ParcelFields:
     catalog: Catalog
     fingerprint: str
     """SHA-256 over both files: which crosswalk a check's use was read with."""
-    _survey: Mapping[str, _SurveyEntry]
-    _names: Mapping[str, _NameEntry]
-    _general: Mapping[str, _GeneralEntry]
+    _survey: Mapping[str, SurveyEntry]
+    _names: Mapping[str, NameEntry]
+    _general: Mapping[str, GeneralEntry]
     _class_names: Mapping[str, tuple[str, ...]]
     """用地用海 class name → its codes (one, unless the classification repeats a name)."""
     _survey_names: Mapping[str, tuple[str, ...]]
@@ -392,7 +293,7 @@ def _known(result: UseReading | UseProblem) -> bool:
 
 def _build(directory: Path, catalog: Catalog) -> ParcelFields:
     uses, labels, others, fields_bytes = _load_fields(directory / PARCEL_FIELDS_FILE)
-    survey, names, general, crosswalk_bytes = _load_crosswalk(directory / CROSSWALK_FILE, catalog)
+    survey, names, general, crosswalk_bytes = load_crosswalk(directory / CROSSWALK_FILE, catalog)
     class_names: dict[str, tuple[str, ...]] = {}
     for cls in catalog.land_uses:
         class_names[cls.name_zh] = (*class_names.get(cls.name_zh, ()), cls.code)
