@@ -212,8 +212,16 @@ def test_a_use_that_does_not_map_is_explained_and_no_use_is_use_required(
     listed = pg.locator("#history-panel tbody .verdict").all()
     assert {v.get_attribute("data-verdict") for v in listed} == {"需补充用途"}
 
-    pg.locator('[data-lang="en"]').click()
+    # a file that cannot be read: the page's own words, no server text
+    bad = tmp_path / "坏文件.zip"
+    bad.write_bytes(b"not a zip")
     pg.locator('[data-tab="check"]').click()
+    with pg.expect_response(lambda r: r.url.endswith("/api/v1/checks/inspect") and r.status == 422):
+        form.locator('input[name="file"]').set_input_files(str(bad))
+    assert form.locator('[data-error-for="file"]').inner_text() == "文件内容无法读取：请对照格式检查文件后重试。"
+    assert form.locator("[data-inspect]").inner_text().strip() == ""
+
+    pg.locator('[data-lang="en"]').click()
     assert "land use required" in pg.locator(".check-result header .verdict").inner_text()
     screenshot(pg, "use-required-english")
     pg.locator('[data-lang="zh"]').click()
