@@ -299,7 +299,7 @@ export const STRINGS = {
   'inspect.fromForm': { zh: '（表单填写）', en: ' (from the form)' },
   'inspect.noUse': { zh: '未提供 → 需补充用途', en: 'none → land use required' },
   'inspect.verify': { zh: '对照关系待核实', en: 'correspondence to be verified' },
-  'inspect.problems': { zh: '{count} 个地块的用途无法识别，文件暂不能检查。请改选用途字段或读取分类，或选择“不从文件读取”并在下方填写用途。', en: 'The use of {count} parcel(s) cannot be read, so the file cannot be checked yet. Pick another use field or classification, or choose "Not from the file" and enter the use below.' },
+  'inspect.problems': { zh: '{count} 个地块的用途无法识别，文件暂不能检查。请改选用途字段或用途值的分类，或选择“不从文件读取”并在下方填写用途。', en: 'The use of {count} parcel(s) cannot be read, so the file cannot be checked yet. Pick another use field or classification, or choose "Not from the file" and enter the use below.' },
   'inspect.withoutUse': { zh: '{count} 个地块没有用途，其结论将为“需补充用途”；如需判定，请在下方填写拟用地用途。', en: '{count} parcel(s) have no use and will get "land use required"; enter the proposed use below for a verdict.' },
   'inspect.reason.too_general': { zh: '“{value}”只是大类，不能对应到具体的用地用海分类', en: '"{value}" is too general to be a land-use class' },
   'inspect.reason.unknown_code': { zh: '“{value}”不是{classification}代码', en: '"{value}" is not a {classification} code' },
@@ -310,7 +310,7 @@ export const STRINGS = {
   'inspect.className.land_use': { zh: '用地用海分类', en: 'land/sea use' },
   'inspect.className.land_survey': { zh: '三调地类', en: 'land survey (三调)' },
 
-  'upload.err.landUse': { zh: '地块“{parcel}”的用途{reason}。请改选用途字段或读取分类，或选择“不从文件读取”并在下方填写用途。', en: 'Parcel "{parcel}": {reason}. Pick another use field or classification, or choose "Not from the file" and enter the use below.' },
+  'upload.err.landUse': { zh: '地块“{parcel}”的用途{reason}。请改选用途字段或用途值的分类，或选择“不从文件读取”并在下方填写用途。', en: 'Parcel "{parcel}": {reason}. Pick another use field or classification, or choose "Not from the file" and enter the use below.' },
   'upload.err.landUseMore': { zh: '（另有 {count} 个地块同样无法识别）', en: ' ({count} more parcel(s) likewise)' },
   'upload.err.fieldMissing': { zh: '文件中没有字段“{field}”：请重新选择文件，再从列出的字段中选择。', en: 'The file has no field "{field}": choose the file again and pick one of the fields listed.' },
   'upload.err.landUseCode': { zh: '填写的用途“{code}”不是用地用海分类代码：请从列表中选择，如 0701 城镇住宅用地。', en: 'The use "{code}" entered is not a land/sea use code: pick one from the list, e.g. 0701 urban housing.' },
