@@ -17,6 +17,7 @@ from gis_platform.catalog import load_catalog
 from gis_platform.credential_watch import CredentialWatch
 from gis_platform.db import libpq_dsn, make_engine
 from gis_platform.jobs import start_job_runner
+from gis_platform.parcel_fields import load_parcel_fields
 from gis_platform.rules import load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # validated at start-up: a bad catalogue or rule file stops the service with a message naming it
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.rules = load_rules(settings.layers_dir, app.state.catalog)
+    app.state.parcel_fields = load_parcel_fields(app.state.catalog, settings.layers_dir)
     install_error_handlers(app)
     app.add_middleware(RequestSizeLimitMiddleware, settings=settings)  # 413 past max_request_bytes (api/limits.py)
     # JS, GeoJSON, tiles and check documents compress well; level 1 costs a fraction of level 9's CPU

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from gis_platform.catalog import Catalog
+from gis_platform.parcel_fields import ParcelFields
 from gis_platform.rules import RuleSet
 from gis_platform.settings import Settings
 
@@ -28,7 +29,12 @@ async def get_rules(request: Request) -> RuleSet:
     return request.app.state.rules
 
 
+async def get_parcel_fields(request: Request) -> ParcelFields:
+    return request.app.state.parcel_fields
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RulesDep = Annotated[RuleSet, Depends(get_rules)]
+ParcelFieldsDep = Annotated[ParcelFields, Depends(get_parcel_fields)]

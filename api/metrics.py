@@ -40,11 +40,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
+from gis_platform.rules import LEVELS
+
 from .security import public
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
-VERDICTS = ("禁止", "有条件", "通过")
+VERDICTS = LEVELS
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 REQUESTS = Counter(
@@ -69,7 +71,7 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 
 
 def record_check_verdict(verdict: str) -> None:
-    """Count one stored check by its overall verdict (禁止 / 有条件 / 通过)."""
+    """Count one stored check by its overall verdict (禁止 / 需补充用途 / 有条件 / 通过)."""
     CHECK_VERDICTS.labels(verdict).inc()
 
 

@@ -17,6 +17,6 @@ async def save_upload(upload: UploadFile, directory: Path, limit: int) -> Path:
         while chunk := await upload.read(1024 * 1024):
             size += len(chunk)
             if size > limit:
-                raise ParcelError(f"{path.name}: larger than the upload limit of {limit} bytes")
+                raise ParcelError(f"{path.name}: larger than the upload limit of {limit} bytes", limit_bytes=limit)
             out.write(chunk)
     return path

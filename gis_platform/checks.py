@@ -55,6 +55,9 @@ class CheckRequest:
     job_id: uuid.UUID | None = None
     actor: Actor | None = None
     """Who asks: the check's audit entry is written by the same statement that stores it."""
+    land_use_source: dict[str, Any] | None = None
+    """Where the land use came from (:func:`~gis_platform.analysis.parcel_use.use_source`); None: given with the
+    request (the API's ``land_use``, the form, ``--use``)."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ def compute_check(
                 "construction": land_use.construction,
                 "urban_construction": land_use.urban_construction,
                 "linear_infrastructure": land_use.linear_infrastructure,
+                "source": request.land_use_source or {"from": "given"},
             }
             if land_use
             else None

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .cli_admin import audit_app, demo_accounts, key_app, user_app
+from .cli_check import check_command
 from .errors import PlatformError
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -22,6 +23,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
 demo_app.command("accounts")(demo_accounts)
+app.command("check")(check_command)
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
@@ -103,81 +105,6 @@ def import_command(
         if bar is not None:
             bar.close()
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else report.render())
-
-
-@app.command("check")
-def check_command(
-    file: Annotated[Path, typer.Argument(help="parcel file: boundary TXT, GeoJSON, zipped Shapefile, GeoPackage, DXF")],
-    use: Annotated[str | None, typer.Option("--use", help="proposed 用地用海 code, e.g. 0701")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS when the file has none, e.g. EPSG:4547")] = None,
-    project_number: Annotated[str | None, typer.Option(help="project number (项目编号)")] = None,
-    output: Annotated[str, typer.Option("--format", help="json or table")] = "table",
-    by: Annotated[str | None, typer.Option(help="who checks (default: the OS user)")] = None,
-) -> None:
-    """检查地块与红线的关系 / check the parcels of a file against the red lines (stored like API checks)."""
-    import getpass
-
-    from .analysis.upload import parcels_from_file
-    from .catalog import load_catalog
-    from .checks import CheckRequest, run_check
-    from .rules import load_rules
-
-    if output not in ("json", "table"):
-        _fail(PlatformError(f"--format {output!r}: use json or table"))
-    settings = load_settings()
-    try:
-        catalog = load_catalog(settings.layers_dir)
-        rules = load_rules(settings.layers_dir, catalog)
-        engine = _engine(settings)
-        results = [
-            run_check(
-                engine,
-                catalog,
-                rules,
-                settings,
-                CheckRequest(
-                    parcel=parcel,
-                    land_use_code=use,
-                    project_number=project_number,
-                    created_by=by or getpass.getuser(),
-                    source=f"cli:{file.name}",
-                ),
-            )
-            for parcel in parcels_from_file(file, settings, catalog.survey_plane, crs=crs)
-        ]
-    except PlatformError as exc:
-        _fail(exc)
-    if output == "json":
-        typer.echo(json.dumps(results if len(results) > 1 else results[0], ensure_ascii=False, indent=2))
-        return
-    for result in results:
-        typer.echo(render_check_table(result))
-
-
-def render_check_table(result: dict[str, Any]) -> str:
-    """A plain-text summary of one check for the terminal."""
-    parcel = result["parcel"]
-    lines = [
-        f"检查 check {result['id']}  {result['created_at'][:19]}",
-        f"地块 parcel {parcel.get('label') or ''}  面积 {parcel['area']['m2']:,.2f} m²"
-        f" = {parcel['area']['hectare']:,.4f} 公顷 = {parcel['area']['mu']:,.2f} 亩  ({result['area_model']['name']})",
-        f"结论 verdict: {result['verdict']}",
-        f"{'图层 layer':<24}{'版本':>6}{'压盖 m²':>16}{'公顷':>12}{'亩':>12}{'比例':>9}{'要素':>6}",
-    ]
-    for layer in result["layers"]:
-        overlap = layer["overlap"]
-        minor = " 微小压盖" if layer["minor"] else ""
-        lines.append(
-            f"{layer['code'] + ' ' + layer['name_zh']:<24}{'v' + str(layer['version']['version_no']):>6}"
-            f"{overlap['m2']:>16,.2f}{overlap['hectare']:>12,.4f}{overlap['mu']:>12,.2f}{layer['share']:>9.2%}"
-            f"{layer['feature_count']:>6}{minor}"
-        )
-    for finding in result["findings"]:
-        lines.append(f"[{finding['level']}] {finding['rule_id']}: {finding['message_zh']}")
-        lines.append(f"    依据: {finding['citation']}")
-    if result.get("missing_layers"):
-        lines.append(f"未导入的图层 layers not imported: {', '.join(result['missing_layers'])}")
-    return "\n".join(lines)
 
 
 @app.command("layers")

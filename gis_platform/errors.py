@@ -86,3 +86,16 @@ class ParcelError(PlatformError):
 
 class NotFoundError(PlatformError):
     code = "not_found"
+
+
+class LandUseValueError(ParcelError):
+    """Parcels of a file whose use value cannot be read as a 用地用海 class (``details.problems``: one entry per
+    parcel, naming it, the field, the value, the classification it was read in and why)."""
+
+    code = "land_use_unmapped"
+
+
+class FieldNotFoundError(ParcelError):
+    """A field named for the parcels' use or name is not in the file (``details.fields`` lists the file's)."""
+
+    code = "field_not_found"

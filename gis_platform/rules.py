@@ -8,7 +8,7 @@ the problem (every problem of the file, one per line).
 
 :func:`evaluate` is pure: no database, no web framework.  The check engine measures the parcel against each
 checked layer and hands over :class:`CheckFacts`; the evaluator returns an :class:`Evaluation` whose verdict
-is the worst level of its findings (禁止 > 有条件 > 通过; 通过 when nothing fired).
+is the worst level of its findings (禁止 > 需补充用途 > 有条件 > 通过; 通过 when nothing fired).
 
 Decisions
 ---------
@@ -16,6 +16,10 @@ Decisions
   shares an edge with a red line overlaps 0 m² and gets no finding.
 * A rule that filters on the proposed land use (``land_use``, ``land_use_codes``, ``plan_use_mismatch``) never
   fires when no use was proposed; ``land_use_given: false`` rules say what that leaves open.
+* No proposed use is its own outcome, 需补充用途 (use required; reasoning in ``layers/rules.yaml``): a check without
+  a use is never 通过 or 有条件, only 禁止 when a rule that holds whatever the use fires.  The rules that speak
+  about a missing use (``land_use_given: false``) carry that level and no other, so a finding's badge says what
+  its text says.
 * 微小压盖 findings are never dropped: they keep the level their rule gives, carry ``minor=True`` and the note
   configured in ``minor_area`` is appended to both messages.  The engine reports, the reviewer decides.
 * Findings are ordered worst level first, then in rule-file order.
@@ -48,6 +52,7 @@ __all__ = [
     "PASS",
     "PROHIBITED",
     "RULES_FILE",
+    "USE_REQUIRED",
     "CategoryFilter",
     "CheckFacts",
     "Condition",
@@ -67,15 +72,21 @@ __all__ = [
 RULES_FILE: Final[str] = "rules.yaml"
 
 PROHIBITED: Final[str] = "禁止"
+USE_REQUIRED: Final[str] = "需补充用途"
 CONDITIONAL: Final[str] = "有条件"
 PASS: Final[str] = "通过"
-#: Levels from worst to best.
-LEVELS: Final[tuple[str, ...]] = (PROHIBITED, CONDITIONAL, PASS)
+#: Levels from worst to best (every verdict a check may store; migration 0009 keeps the table to these).
+LEVELS: Final[tuple[str, ...]] = (PROHIBITED, USE_REQUIRED, CONDITIONAL, PASS)
 #: English names of the levels (for the API and English reports).
-LEVEL_EN: Final[Mapping[str, str]] = {PROHIBITED: "prohibited", CONDITIONAL: "conditional", PASS: "pass"}
-_SEVERITY: Final[Mapping[str, int]] = {PROHIBITED: 2, CONDITIONAL: 1, PASS: 0}
+LEVEL_EN: Final[Mapping[str, str]] = {
+    PROHIBITED: "prohibited",
+    USE_REQUIRED: "use_required",
+    CONDITIONAL: "conditional",
+    PASS: "pass",
+}
+_SEVERITY: Final[Mapping[str, int]] = {PROHIBITED: 3, USE_REQUIRED: 2, CONDITIONAL: 1, PASS: 0}
 
-Level = Literal["禁止", "有条件", "通过"]
+Level = Literal["禁止", "需补充用途", "有条件", "通过"]
 Relation = Literal["inside", "outside"]
 
 _RULE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -310,6 +321,13 @@ def _rule_problems(rule: Rule, catalog: Catalog) -> list[str]:
             "condition: land_use_given: false contradicts land_use / land_use_codes / plan_use_mismatch "
             "(those need a proposed land use)"
         )
+    if cond.land_use_given is False and rule.level != USE_REQUIRED:
+        problems.append(
+            f"level {rule.level}: a rule about a missing land use (land_use_given: false) says the check cannot "
+            f"decide; give it level {USE_REQUIRED} so its badge agrees with its text"
+        )
+    if rule.level == USE_REQUIRED and cond.land_use_given is not False:
+        problems.append(f"level {USE_REQUIRED} is only for rules with land_use_given: false")
     if cond.plan_use_mismatch is not None:
         if cond.relation != "inside":
             problems.append("condition.plan_use_mismatch needs relation: inside")
@@ -330,7 +348,7 @@ def _rule_problems(rule: Rule, catalog: Catalog) -> list[str]:
     allowed = set(_BASE_PLACEHOLDERS)
     if cond.needs_land_use:
         allowed |= _LAND_USE_PLACEHOLDERS
-    if cond.plan_use_mismatch:
+    if cond.plan_use_mismatch or (rule.layer_role == "township_plan" and cond.land_use_given is False):
         allowed |= _PLAN_PLACEHOLDERS
     if cond.categories is not None:
         allowed |= _CATEGORY_PLACEHOLDERS
@@ -420,7 +438,7 @@ class Finding:
 
     rule_id: str
     level: str
-    """禁止 / 有条件 / 通过."""
+    """禁止 / 需补充用途 / 有条件 / 通过."""
     layer_code: str
     area_m2: float
     """The area the rule is about (an overlap, a sub-area of it, or the area outside), unrounded."""
@@ -455,7 +473,7 @@ class Evaluation:
     """The verdict for one parcel and the findings behind it."""
 
     verdict: str
-    """The worst level of all findings; 通过 when nothing fired."""
+    """The worst level of all findings; 通过 when nothing fired; at least 需补充用途 when no use was proposed."""
     findings: list[Finding]
     """Worst level first, then rule-file order."""
     rules_fingerprint: str = ""
@@ -477,7 +495,7 @@ class Evaluation:
 
 
 def worst_level(levels: list[str] | tuple[str, ...]) -> str:
-    """The worst of ``levels`` (禁止 > 有条件 > 通过); 通过 for none."""
+    """The worst of ``levels`` (禁止 > 需补充用途 > 有条件 > 通过); 通过 for none."""
     return max(levels, key=lambda level: _SEVERITY[level], default=PASS)
 
 
@@ -489,13 +507,14 @@ def _layer_facts(facts: CheckFacts, code: str) -> LayerFacts | None:
 
 
 def _plan_mismatch(
-    land_use: LandUseClass, plan_use_m2: Mapping[str, float], catalog: Catalog
+    land_use: LandUseClass | None, plan_use_m2: Mapping[str, float], catalog: Catalog
 ) -> tuple[float, str, str]:
-    """Area of plan uses whose first-level class differs from ``land_use``, and their lists (zh, en)."""
+    """Area of plan uses whose first-level class differs from ``land_use`` (every plan use when there is no
+    proposed use), and their lists (zh, en)."""
     mismatched: list[tuple[str, float]] = []
     for raw_code, m2 in plan_use_m2.items():
         code = (raw_code or "").strip()
-        if m2 > 0 and code[:2] != land_use.first_level:
+        if m2 > 0 and (land_use is None or code[:2] != land_use.first_level):
             mismatched.append((code, m2))
     mismatched.sort(key=lambda item: (-item[1], item[0]))
     zh: list[str] = []
@@ -557,6 +576,10 @@ def _apply(
     elif cond.plan_use_mismatch:
         assert land_use is not None  # needs_land_use
         area, values["plan_uses"], values["plan_uses_en"] = _plan_mismatch(land_use, lf.plan_use_m2, catalog)
+    elif rule.layer_role == "township_plan" and land_use is None:
+        # no use to compare with: the rule reports every plan use under the parcel
+        _all, values["plan_uses"], values["plan_uses_en"] = _plan_mismatch(None, lf.plan_use_m2, catalog)
+        area = lf.overlap_m2
     elif cond.categories is not None:
         area, values["categories"] = _category_area(cond.categories, lf.categories_m2)
     else:
@@ -589,7 +612,7 @@ def evaluate(rules: RuleSet, facts: CheckFacts, catalog: Catalog) -> Evaluation:
 
     Pure: reads nothing but its arguments.  Raises :class:`UnknownLandUseError` for a proposed land use that is
     not a 用地用海 code of ``catalog``, and :class:`ConfigurationError` when ``rules`` were validated against a
-    different catalogue.
+    different catalogue.  Without a proposed use the verdict is 需补充用途 unless a finding is worse (禁止).
     """
     if rules.catalog_fingerprint != catalog.fingerprint:
         raise ConfigurationError(
@@ -603,8 +626,9 @@ def evaluate(rules: RuleSet, facts: CheckFacts, catalog: Catalog) -> Evaluation:
         finding for rule in rules.rules if (finding := _apply(rule, facts, land_use, catalog, rules)) is not None
     ]
     findings.sort(key=lambda f: -_SEVERITY[f.level])  # stable: rule-file order within a level
+    levels = [f.level for f in findings] + ([USE_REQUIRED] if land_use is None else [])
     return Evaluation(
-        verdict=worst_level([f.level for f in findings]),
+        verdict=worst_level(levels),
         findings=findings,
         rules_fingerprint=rules.fingerprint,
     )

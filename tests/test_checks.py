@@ -51,8 +51,14 @@ DLTB_PROPS = [
 
 @pytest.fixture
 def county(engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path) -> Engine:
+    return load_small_county(engine, catalog, settings, tmp_path)
+
+
+def load_small_county(engine: Engine, catalog: Catalog, settings: Settings, folder: Path) -> Engine:
+    """The small county above, imported through the bureau's import path (also used by test_parcel_use.py)."""
+
     def load(code: str, geoms: list[Any], props: list[dict[str, Any]]) -> None:
-        import_file(engine, catalog, settings, write_geojson(tmp_path / f"{code}.geojson", geoms, props), code)
+        import_file(engine, catalog, settings, write_geojson(folder / f"{code}.geojson", geoms, props), code)
 
     load(
         "XZQ", [TOWN_A, TOWN_B], [{"XZQDM": "410001001", "XZQMC": "城关镇"}, {"XZQDM": "410001002", "XZQMC": "王庄乡"}]
@@ -315,8 +321,8 @@ TXT = """[属性描述]
 {parcels}"""
 
 
-def _txt_parcel(number: str, ring: list[tuple[float, float]]) -> str:
-    lines = [f"{len(ring) + 1},0.1,{number},地块{number},面,,建设用地,0701,@"]
+def _txt_parcel(number: str, ring: list[tuple[float, float]], use: str = "0701", dlbm: str = "0701") -> str:
+    lines = [f"{len(ring) + 1},0.1,{number},地块{number},面,,{use},{dlbm},@"]
     lines += [f"J{i + 1},1,{y:.3f},{x:.3f}" for i, (x, y) in enumerate([*ring, ring[0]])]
     return "\n".join(lines)
 
@@ -337,7 +343,7 @@ def test_upload_boundary_txt_gives_one_check_per_parcel(client: TestClient, tmp_
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["count"] == 2
-    assert [c["parcel"]["label"] for c in body["checks"]] == ["DK0", "DK1"]
+    assert [c["parcel"]["label"] for c in body["checks"]] == ["地块DK0", "地块DK1"]  # 地块名称
     assert body["checks"][0]["verdict"] == "禁止"
     assert body["checks"][0]["parcel"]["area"]["m2"] == pytest.approx(geod_area(boxes[0]), rel=1e-5)
 
@@ -393,7 +399,7 @@ def test_cli_check_prints_the_same_result_as_the_api(client: TestClient, setting
     as_json = subprocess.run([*cli, "--format", "json"], env=env, capture_output=True, text=True, timeout=120)
     assert as_json.returncode == 0, as_json.stderr
     result = json.loads(as_json.stdout)
-    assert result["verdict"] == "禁止" and result["parcel"]["label"] == "CLI1"
+    assert result["verdict"] == "禁止" and result["parcel"]["label"] == "地块CLI1"
     assert client.get(f"/api/v1/checks/{result['id']}").json() == result
     api = check(client, parcel, land_use="0701")
     assert layer(result, "YJJBNT")["overlap"]["m2"] == pytest.approx(layer(api, "YJJBNT")["overlap"]["m2"], rel=1e-5)

@@ -154,7 +154,7 @@ def test_batch_check_end_to_end_with_downloads(client: TestClient, tmp_path: Pat
     assert job["status"] == "succeeded", job["error"]
     assert job["progress"]["done"] == job["progress"]["total"] == 6
     summary = job["summary"]
-    assert summary["verdicts"] == {"禁止": 1, "有条件": 1, "通过": 1}
+    assert summary["verdicts"] == {"禁止": 1, "需补充用途": 0, "有条件": 1, "通过": 1}
     assert (summary["checked"], summary["errors"]) == (3, 3)
     assert {e["label"]: e["seq"] for e in summary["first_errors"]} == {"A-04": 3, "A-05": 4, "A-06": 5}
 
@@ -223,7 +223,8 @@ def test_batch_from_a_zipped_shapefile_in_gauss_kruger(client: TestClient, tmp_p
     assert response.status_code == 202, response.text
     assert response.json()["params"]["crs"] == "EPSG:4547"
     job = run_jobs(client, response.json()["id"])
-    assert job["status"] == "succeeded" and job["summary"]["verdicts"] == {"禁止": 1, "有条件": 0, "通过": 1}
+    assert job["status"] == "succeeded"
+    assert job["summary"]["verdicts"] == {"禁止": 1, "需补充用途": 0, "有条件": 0, "通过": 1}
     rows = list(csv.DictReader(io.StringIO(client.get(job["links"]["results"]["csv"]).content.decode("utf-8-sig"))))
     assert [(r["地块编号 parcel"], r["拟用地类型 land use"]) for r in rows] == [("地块一", "0701"), ("地块二", "0703")]
 

@@ -21,6 +21,7 @@ from gis_platform.rules import (
     LEVEL_EN,
     PASS,
     PROHIBITED,
+    USE_REQUIRED,
     CheckFacts,
     LayerFacts,
     RuleSet,
@@ -33,15 +34,16 @@ from gis_platform.rules import (
 EXPECTED_RULES = {
     "farmland.construction": PROHIBITED,
     "farmland.agricultural_facility": CONDITIONAL,
-    "farmland.use_not_given": CONDITIONAL,
+    "farmland.use_not_given": USE_REQUIRED,
     "ecology.construction": PROHIBITED,
     "ecology.linear_infrastructure": CONDITIONAL,
-    "ecology.use_not_given": CONDITIONAL,
+    "ecology.use_not_given": USE_REQUIRED,
     "urban_boundary.urban_construction_outside": PROHIBITED,
-    "urban_boundary.use_not_given": PASS,
+    "urban_boundary.use_not_given": USE_REQUIRED,
     "township_plan.use_mismatch": CONDITIONAL,
+    "township_plan.use_not_given": USE_REQUIRED,
     "hazard.high_susceptibility": CONDITIONAL,
-    "hazard.use_not_given": PASS,
+    "hazard.use_not_given": USE_REQUIRED,
 }
 
 PARCEL_M2 = 10_000.0
@@ -122,9 +124,11 @@ def test_loader_is_cached(catalog: Catalog, rules: RuleSet) -> None:
 
 
 def test_level_names() -> None:
-    assert (PROHIBITED, CONDITIONAL, PASS) == ("禁止", "有条件", "通过")
-    assert LEVEL_EN == {"禁止": "prohibited", "有条件": "conditional", "通过": "pass"}
+    assert (PROHIBITED, USE_REQUIRED, CONDITIONAL, PASS) == ("禁止", "需补充用途", "有条件", "通过")
+    assert LEVEL_EN == {"禁止": "prohibited", "需补充用途": "use_required", "有条件": "conditional", "通过": "pass"}
     assert worst_level([PASS, CONDITIONAL, PROHIBITED, PASS]) == PROHIBITED
+    assert worst_level([PASS, CONDITIONAL, USE_REQUIRED]) == USE_REQUIRED
+    assert worst_level([USE_REQUIRED, PROHIBITED]) == PROHIBITED
     assert worst_level([PASS, CONDITIONAL]) == CONDITIONAL
     assert worst_level([]) == PASS
 
@@ -150,7 +154,7 @@ CASES: list[tuple[str, CheckFacts, str, dict[str, float]]] = [
         CONDITIONAL,
         {"farmland.agricultural_facility": 80.0},
     ),
-    ("no use on YJJBNT", facts(None, layer("YJJBNT", 80.0)), CONDITIONAL, {"farmland.use_not_given": 80.0}),
+    ("no use on YJJBNT", facts(None, layer("YJJBNT", 80.0)), USE_REQUIRED, {"farmland.use_not_given": 80.0}),
     (
         "1202 公路 in STBHHX",
         facts("1202", layer("STBHHX", 300.0)),
@@ -163,7 +167,7 @@ CASES: list[tuple[str, CheckFacts, str, dict[str, float]]] = [
     ("1207 城镇道路 in STBHHX", facts("1207", layer("STBHHX", 300.0)), PROHIBITED, {"ecology.construction": 300.0}),
     ("0303 灌木林 in STBHHX", facts("0303", layer("STBHHX", 9000.0)), PASS, {}),
     ("0501 湿地 in STBHHX", facts("0501", layer("STBHHX", 9000.0)), PASS, {}),
-    ("no use in STBHHX", facts(None, layer("STBHHX", 9000.0)), CONDITIONAL, {"ecology.use_not_given": 9000.0}),
+    ("no use in STBHHX", facts(None, layer("STBHHX", 9000.0)), USE_REQUIRED, {"ecology.use_not_given": 9000.0}),
     (
         "1001 工业 partly outside CZKFBJ",
         facts("1001", layer("CZKFBJ", 6543.21)),
@@ -181,10 +185,23 @@ CASES: list[tuple[str, CheckFacts, str, dict[str, float]]] = [
     ("1002 采矿 outside CZKFBJ", facts("1002", layer("CZKFBJ", 0.0)), PASS, {}),
     ("1202 公路 outside CZKFBJ", facts("1202", layer("CZKFBJ", 0.0)), PASS, {}),
     (
-        "no use outside CZKFBJ (informational)",
+        "no use outside CZKFBJ",
         facts(None, layer("CZKFBJ", 0.0)),
-        PASS,
+        USE_REQUIRED,
         {"urban_boundary.use_not_given": PARCEL_M2},
+    ),
+    ("no use inside CZKFBJ, nothing else touched", facts(None, layer("CZKFBJ", PARCEL_M2)), USE_REQUIRED, {}),
+    (
+        "no use in 高易发",
+        facts(None, layer("DZZHYFQ", 800.0, categories={"高易发": 300.0, "中易发": 500.0})),
+        USE_REQUIRED,
+        {"hazard.use_not_given": 300.0},
+    ),
+    (
+        "no use under the township plan",
+        facts(None, layer("YDYHGHFQ", PARCEL_M2, plan={"0701": 6000.0, "1001": 4000.0})),
+        USE_REQUIRED,
+        {"township_plan.use_not_given": PARCEL_M2},
     ),
     (
         "0701 in 高易发 and 中易发",
@@ -260,20 +277,21 @@ def test_findings_are_ordered_worst_first(rules: RuleSet, catalog: Catalog) -> N
 def test_findings_order_does_not_follow_the_file(tmp_path: Path) -> None:
     folder = _copy_layers(tmp_path)
 
-    def informational_first(data: dict[str, Any]) -> None:
-        data["rules"].insert(0, data["rules"].pop(data["rules"].index(_rule(data, "urban_boundary.use_not_given"))))
+    def conditional_first(data: dict[str, Any]) -> None:
+        data["rules"].insert(0, data["rules"].pop(data["rules"].index(_rule(data, "township_plan.use_mismatch"))))
 
-    _edit_rules(folder, informational_first)
+    _edit_rules(folder, conditional_first)
     catalog = load_catalog(folder)
     rules = load_rules(folder, catalog)
-    assert rules.ids[0] == "urban_boundary.use_not_given"
-    result = evaluate(rules, facts(None, layer("CZKFBJ", 0.0), layer("STBHHX", 5.0), layer("YJJBNT", 5.0)), catalog)
+    assert rules.ids[0] == "township_plan.use_mismatch"
+    plan = layer("YDYHGHFQ", PARCEL_M2, plan={"0101": PARCEL_M2})
+    result = evaluate(rules, facts("0701", plan, layer("STBHHX", 5.0), layer("YJJBNT", 5.0)), catalog)
     assert [f.rule_id for f in result.findings] == [
-        "farmland.use_not_given",
-        "ecology.use_not_given",
-        "urban_boundary.use_not_given",
+        "farmland.construction",
+        "ecology.construction",
+        "township_plan.use_mismatch",
     ]
-    assert result.verdict == CONDITIONAL
+    assert result.verdict == PROHIBITED
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,7 +352,6 @@ def test_plan_mismatch_reports_the_mismatching_uses(rules: RuleSet, catalog: Cat
     [
         ("0701", {"0701": 4000.0, "070102": 1000.0, "0703": 500.0}),  # same first-level class 07
         ("1001", {"10": 3000.0}),
-        (None, {"0101": 3000.0}),  # no proposed use: nothing to compare
         ("0701", {}),  # parcel outside the plan's coverage
     ],
 )
@@ -392,6 +409,75 @@ def test_no_findings_is_a_pass(rules: RuleSet, catalog: Catalog) -> None:
     result = evaluate(rules, facts("0701"), catalog)
     assert result.verdict == PASS and result.findings == []
     assert result.to_dict()["verdict_en"] == "pass"
+
+
+# --------------------------------------------------------------------------------------------------
+# No proposed land use: 需补充用途
+# --------------------------------------------------------------------------------------------------
+
+EVERYTHING_TOUCHED = (
+    layer("YJJBNT", 500.0),
+    layer("STBHHX", 300.0),
+    layer("CZKFBJ", 0.0),
+    layer("YDYHGHFQ", PARCEL_M2, plan={"0701": PARCEL_M2}),
+    layer("DZZHYFQ", 200.0, categories={"高易发": 200.0}),
+)
+
+
+@pytest.mark.parametrize(
+    "touched",
+    [(), (layer("CZKFBJ", PARCEL_M2),), (layer("YJJBNT", 500.0),), EVERYTHING_TOUCHED],
+    ids=["nothing", "inside the boundary", "farmland", "everything"],
+)
+def test_no_use_is_never_a_pass_or_conditional(rules: RuleSet, catalog: Catalog, touched: tuple[LayerFacts]) -> None:
+    result = evaluate(rules, facts(None, *touched), catalog)
+    assert result.verdict == USE_REQUIRED and result.verdict_en == "use_required"
+    assert all(f.level == USE_REQUIRED for f in result.findings)  # badge and text both say: give the use
+    for finding in result.findings:
+        assert "未提供拟用地类型" in finding.message_zh and "请补充拟用地类型" in finding.message_zh
+        english = finding.message_en.lower()
+        assert "no proposed land use" in english and "give the proposed use" in english
+
+
+def test_no_use_still_lists_what_the_parcel_touches(rules: RuleSet, catalog: Catalog) -> None:
+    result = evaluate(rules, facts(None, *EVERYTHING_TOUCHED), catalog)
+    assert {f.rule_id: f.area_m2 for f in result.findings} == {
+        "farmland.use_not_given": 500.0,
+        "ecology.use_not_given": 300.0,
+        "urban_boundary.use_not_given": PARCEL_M2,
+        "township_plan.use_not_given": PARCEL_M2,
+        "hazard.use_not_given": 200.0,
+    }
+    plan = next(f for f in result.findings if f.rule_id == "township_plan.use_not_given")
+    assert "0701 城镇住宅用地 10,000.00 平方米" in plan.message_zh
+    assert "0701 Urban housing land 10,000.00 m²" in plan.message_en
+
+
+def test_every_use_gives_a_verdict_no_softer_than_no_use_claims(rules: RuleSet, catalog: Catalog) -> None:
+    # 需补充用途 claims nothing about the use: some use must reach 禁止 where it is given, another may pass
+    touched = (layer("YJJBNT", 500.0), layer("CZKFBJ", 0.0))
+    verdicts = {lu.code: evaluate(rules, facts(lu.code, *touched), catalog).verdict for lu in catalog.land_uses}
+    assert verdicts["0701"] == PROHIBITED and verdicts["0101"] == PASS
+    assert USE_REQUIRED not in verdicts.values()  # the outcome belongs to a missing use only
+
+
+def test_a_rule_that_holds_whatever_the_use_prohibits_without_one(tmp_path: Path) -> None:
+    folder = _copy_layers(tmp_path)
+
+    def use_independent(data: dict[str, Any]) -> None:
+        rule = dict(_rule(data, "ecology.construction"), id="ecology.any_overlap", level="禁止")
+        rule["condition"] = {"relation": "inside"}
+        rule["message_zh"] = rule["message_en"] = "{area_m2}"
+        data["rules"].append(rule)
+
+    _edit_rules(folder, use_independent)
+    catalog = load_catalog(folder)
+    result = evaluate(load_rules(folder, catalog), facts(None, layer("STBHHX", 300.0)), catalog)
+    assert result.verdict == PROHIBITED
+    assert [(f.rule_id, f.level) for f in result.findings] == [
+        ("ecology.any_overlap", PROHIBITED),
+        ("ecology.use_not_given", USE_REQUIRED),
+    ]
 
 
 def test_unknown_proposed_land_use(rules: RuleSet, catalog: Catalog) -> None:
@@ -456,7 +542,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "unknown level",
         lambda d: _rule(d, "hazard.high_susceptibility").update(level="forbidden"),
         "rule 'hazard.high_susceptibility'",
-        "level: Input should be '禁止', '有条件' or '通过'",
+        "level: Input should be '禁止', '需补充用途', '有条件' or '通过'",
     ),
     (
         "unknown relation",
@@ -500,6 +586,18 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         lambda d: _rule(d, "farmland.construction")["condition"].update(land_use_given=False),
         "rule 'farmland.construction'",
         "land_use_given: false contradicts",
+    ),
+    (
+        "a rule about a missing use at another level than 需补充用途",
+        lambda d: _rule(d, "urban_boundary.use_not_given").update(level="通过"),
+        "rule 'urban_boundary.use_not_given'",
+        "give it level 需补充用途 so its badge agrees with its text",
+    ),
+    (
+        "需补充用途 on a rule that needs no missing use",
+        lambda d: _rule(d, "hazard.high_susceptibility").update(level="需补充用途"),
+        "rule 'hazard.high_susceptibility'",
+        "level 需补充用途 is only for rules with land_use_given: false",
     ),
     (
         "plan mismatch on another layer",

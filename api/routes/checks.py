@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse
 
 from gis_platform.accounts import CHECKS_READ, CHECKS_RUN, Principal
 from gis_platform.analysis.parcel import parcels_from_geojson
-from gis_platform.analysis.upload import parcels_from_file
+from gis_platform.analysis.parcel_use import FieldChoice, use_source, usual_label
+from gis_platform.analysis.upload import inspect_parcel_file, parcel_uses_from_file, read_parcel_file
 from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest, get_check, list_checks, run_check
 from gis_platform.errors import ParcelError
 
-from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
+from ..deps import CatalogDep, EngineDep, ParcelFieldsDep, RulesDep, SettingsDep
 from ..metrics import record_check_verdict
 from ..schemas import MAX_OFFSET, CheckBody, UtcDateTime
 from ..security import request_actor, requires
@@ -44,6 +45,7 @@ def create_check(
     catalog: CatalogDep,
     rules: RulesDep,
     settings: SettingsDep,
+    fields: ParcelFieldsDep,
     principal: Annotated[Principal, requires(CHECKS_RUN)],
 ) -> Any:
     parcels = parcels_from_geojson(
@@ -53,6 +55,7 @@ def create_check(
         max_vertices=settings.max_parcel_vertices,
         max_parcels=1,
     )
+    parcels[0].label = usual_label(parcels[0].properties, fields)
     check = CheckRequest(
         parcel=parcels[0],
         layers=tuple(body.layers) if body.layers else None,
@@ -70,6 +73,51 @@ def create_check(
     return DocumentResponse(document, status_code=201)
 
 
+UseFieldForm = Annotated[
+    str | None,
+    Form(
+        description="field with each parcel's proposed use: a field name, auto (default: the first usual name of"
+        " layers/parcel_fields.yaml the file fills) or none (every parcel gets land_use)",
+        max_length=200,
+    ),
+]
+ClassificationForm = Annotated[
+    Literal["land_use", "land_survey"] | None,
+    Form(description="how the use field is read: land_use (用地用海 code or name) or land_survey (三调 code or name)"),
+]
+LabelFieldForm = Annotated[
+    str | None,
+    Form(description="field with each parcel's name: a field name, auto (default: 地块名称 DKMC …) or none"),
+]
+LandUseForm = Annotated[
+    str | None, Form(description="用地用海 code for parcels whose file gives no use (all of them with none)")
+]
+
+
+@router.post("/inspect", summary="上传文件预检 / a parcel file's fields, its use and name fields, each parcel's use")
+async def inspect_upload(
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    fields: ParcelFieldsDep,
+    file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage, boundary TXT or DXF")],
+    _principal: Annotated[Principal, requires(CHECKS_RUN)],
+    land_use: LandUseForm = None,
+    land_use_field: UseFieldForm = None,
+    land_use_classification: ClassificationForm = None,
+    label_field: LabelFieldForm = None,
+    crs: Annotated[str | None, Form(description="CRS when the file has none")] = None,
+) -> Any:
+    """Reads the file as a check would, checks nothing and stores nothing: what the user picks from."""
+    choice = FieldChoice(land_use_field, land_use_classification, label_field, land_use)
+    with tempfile.TemporaryDirectory(prefix="gis-inspect-") as tmp:
+        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
+        plane = catalog.survey_plane
+        document = await run_in_threadpool(
+            lambda: inspect_parcel_file(read_parcel_file(path, settings, plane, crs=crs), choice, fields)
+        )
+    return DocumentResponse(document)
+
+
 @router.post("/upload", status_code=201, summary="上传地块文件检查 / check the parcels of an uploaded file")
 async def upload_check(
     request: Request,
@@ -78,20 +126,28 @@ async def upload_check(
     catalog: CatalogDep,
     rules: RulesDep,
     settings: SettingsDep,
+    fields: ParcelFieldsDep,
     file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage or boundary TXT")],
-    land_use: Annotated[str | None, Form()] = None,
+    land_use: LandUseForm = None,
+    land_use_field: UseFieldForm = None,
+    land_use_classification: ClassificationForm = None,
+    label_field: LabelFieldForm = None,
     crs: Annotated[str | None, Form(description="CRS when the file has none")] = None,
     project_name: Annotated[str | None, Form()] = None,
     project_number: Annotated[str | None, Form()] = None,
     buffer_m: Annotated[float, Form(ge=0, le=5000)] = 0.0,
 ) -> Any:
+    """One check per parcel, each with its own use and name from the file (see ``/checks/inspect``); a parcel whose
+    use value cannot be read refuses the whole file with 422 naming the parcel and the value, nothing stored."""
     name = Path(file.filename or "upload").name
+    choice = FieldChoice(land_use_field, land_use_classification, label_field, land_use)
     with tempfile.TemporaryDirectory(prefix="gis-upload-") as tmp:
         path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
         actor = request_actor(request, principal)
 
         def work() -> list[dict[str, Any]]:
-            parcels = parcels_from_file(path, settings, catalog.survey_plane, crs=crs)
+            parcel_file = read_parcel_file(path, settings, catalog.survey_plane, crs=crs)
+            settled, parcels = parcel_uses_from_file(parcel_file, choice, fields)
             return [
                 run_check(
                     engine,
@@ -99,8 +155,9 @@ async def upload_check(
                     rules,
                     settings,
                     CheckRequest(
-                        parcel=p,
-                        land_use_code=land_use,
+                        parcel=parcel,
+                        land_use_code=use.code,
+                        land_use_source=use_source(use, settled, fields),
                         buffer_m=buffer_m,
                         project_name=project_name,
                         project_number=project_number,
@@ -109,7 +166,7 @@ async def upload_check(
                         actor=actor,
                     ),
                 )
-                for p in parcels
+                for parcel, use in parcels
             ]
 
         checks = await run_in_threadpool(work)
@@ -132,7 +189,7 @@ def search_checks(
     engine: EngineDep,
     date_from: UtcDateTime | None = None,
     date_to: UtcDateTime | None = None,
-    verdict: Literal["禁止", "有条件", "通过"] | None = None,
+    verdict: Literal["禁止", "需补充用途", "有条件", "通过"] | None = None,
     project_number: Annotated[str | None, Query(max_length=200)] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat", pattern=r"^[-0-9.,eE ]+$")] = None,
     job_id: uuid.UUID | None = None,

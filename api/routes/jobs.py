@@ -41,7 +41,16 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "gpkg": "application/geopackage+sqlite3",
 }
-FORM_FIELDS = ("land_use", "land_use_field", "label_field", "crs", "area_model", "project_name", "project_number")
+FORM_FIELDS = (
+    "land_use",
+    "land_use_field",
+    "land_use_classification",
+    "label_field",
+    "crs",
+    "area_model",
+    "project_name",
+    "project_number",
+)
 
 
 class BatchBody(BaseModel):
@@ -65,8 +74,17 @@ class BatchBody(BaseModel):
     parcels: dict[str, Any] = Field(description="GeoJSON FeatureCollection, one Feature per parcel")
     crs: str = Field(default="EPSG:4490", description="CRS of the coordinates: EPSG:4490 or a CGCS2000 GK code")
     land_use: str | None = Field(default=None, max_length=12, description="default proposed 用地用海 code")
-    land_use_field: str | None = Field(default=None, description="property with each parcel's own code")
-    label_field: str | None = Field(default=None, description="property with each parcel's label")
+    land_use_field: str | None = Field(
+        default=None,
+        description="property with each parcel's own use: a name, auto (default: the usual names of"
+        " layers/parcel_fields.yaml) or none (every parcel gets land_use)",
+    )
+    land_use_classification: Literal["land_use", "land_survey"] | None = Field(
+        default=None, description="read the use property as 用地用海 (land_use) or 三调 (land_survey) codes or names"
+    )
+    label_field: str | None = Field(
+        default=None, description="property with each parcel's name: a name, auto (default: DKMC, name, DKBH) or none"
+    )
     layers: list[str] | None = Field(default=None, description="layer codes to check (default: all check layers)")
     buffer_m: float = Field(default=0.0, ge=0, le=5000)
     area_model: Literal["ellipsoidal", "planar"] = "ellipsoidal"

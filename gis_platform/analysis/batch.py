@@ -41,12 +41,24 @@ from sqlalchemy import Engine, text
 from ..catalog import Catalog, load_catalog
 from ..checks import CheckRequest, run_check
 from ..errors import ParcelError, PlatformError
+from ..ingest.boundary_txt import DERIVED_COLUMNS
 from ..jobs import JobHandle, create_job, get_job
-from ..rules import RuleSet, load_rules
+from ..parcel_fields import CLASSIFICATIONS, load_parcel_fields
+from ..rules import LEVELS, RuleSet, load_rules
 from ..settings import Settings
 from ..units import area_figures
 from .overlay import AREA_MODEL_NAMES, AreaModel
 from .parcel import Parcel, parcels_from_geojson, parse_crs, prepare_parcel
+from .parcel_use import (
+    FieldChoice,
+    ParcelUse,
+    SettledFields,
+    parcel_label,
+    parcel_use,
+    problem_entry,
+    settle_fields,
+    use_source,
+)
 
 MAX_BATCH_PARCELS = 10_000
 PROGRESS_EVERY = 100
@@ -57,10 +69,6 @@ PROCESS_MIN_PARCELS = 500
 CHECK_PROCESSES = 0
 #: Parcels sent to a worker process at a time.
 PROCESS_CHUNK = 10
-#: Properties looked at, in order, for a parcel's own proposed 用地用海 code (when no field is named).
-LAND_USE_FIELDS = ("YDYHFLDM", "land_use", "LAND_USE")
-#: Properties looked at, in order, for a parcel's label (as the check engine does).
-LABEL_FIELDS = ("DKBH", "dkbh", "name", "NAME", "DKMC")
 RED_LINE_ROLES = ("red_line_farmland", "red_line_ecology", "urban_boundary")
 EXPORT_FORMATS = ("csv", "xlsx", "gpkg")
 ERROR_VERDICT = "错误"
@@ -76,7 +84,11 @@ class BatchOptions:
     land_use: str | None = None
     """Default proposed 用地用海 code, for parcels that carry none."""
     land_use_field: str | None = None
-    """Property with each parcel's own code (default: the first of :data:`LAND_USE_FIELDS` present)."""
+    """Property with each parcel's own use: a name, ``auto`` (default: the usual names of
+    ``layers/parcel_fields.yaml``) or ``none`` (every parcel gets :attr:`land_use`); settled once at submission
+    (:mod:`.parcel_use`, the resolver every upload path shares)."""
+    land_use_classification: str | None = None
+    """``land_use`` or ``land_survey`` (三调, through the crosswalk); default: as the usual names list the field."""
     label_field: str | None = None
     layers: tuple[str, ...] | None = None
     buffer_m: float = 0.0
@@ -90,6 +102,10 @@ class BatchOptions:
             catalog.land_use(self.land_use)  # UnknownLandUseError names the code
         if self.area_model not in AREA_MODEL_NAMES:
             raise PlatformError(f"unknown area model {self.area_model!r} (use ellipsoidal or planar)")
+        if self.land_use_classification and self.land_use_classification not in CLASSIFICATIONS:
+            raise ParcelError(
+                f"unknown land_use_classification {self.land_use_classification!r} (use land_use or land_survey)"
+            )
         if not 0 <= self.buffer_m <= 5000:
             raise ParcelError(f"buffer_m {self.buffer_m} must be between 0 and 5000 metres")
         layers = tuple(dict.fromkeys(catalog.layer(code).code for code in self.layers)) if self.layers else None
@@ -114,16 +130,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return value
-
-
-def _label(properties: Any, label_field: str | None) -> str | None:
-    if not isinstance(properties, dict):
-        return None
-    for key in (label_field,) if label_field else LABEL_FIELDS:
-        value = properties.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
 
 
 def _json_text(value: Any) -> str:
@@ -184,11 +190,21 @@ def submit_batch_geojson(
         or not isinstance(features, list)
     ):
         raise ParcelError("the parcels must be a GeoJSON FeatureCollection with a 'features' list")
-    items = [
-        {"label": _label(f.get("properties") if isinstance(f, dict) else None, options.label_field), "input": f}
-        for f in features
-    ]
-    return _queue(engine, options, items, {"input": "geojson", "crs": crs or "EPSG:4490"})
+    records = [_properties(f) for f in features]
+    columns = list(dict.fromkeys(str(k) for r in records for k in r))
+    settled = settle_fields(columns, records, _choice(options), load_parcel_fields(catalog))
+    items = [{"label": parcel_label(r, settled), "input": f} for r, f in zip(records, features, strict=True)]
+    params = {"input": "geojson", "crs": crs or "EPSG:4490", "fields": settled.to_params()}
+    return _queue(engine, options, items, params)
+
+
+def _properties(feature: Any) -> dict[str, Any]:
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    return properties if isinstance(properties, dict) else {}
+
+
+def _choice(options: BatchOptions) -> FieldChoice:
+    return FieldChoice(options.land_use_field, options.land_use_classification, options.label_field, options.land_use)
 
 
 def submit_batch_file(
@@ -201,16 +217,26 @@ def submit_batch_file(
     with opened_dataset(path, settings) as dataset:
         source = read_source(dataset, source_name=path.name)
     resolved = resolve_source_crs(source, crs)
-    records = source.attributes.to_dict(orient="records") if len(source.attributes.columns) else None
+    rows = source.attributes.to_dict(orient="records") if len(source.attributes.columns) else None
+    records = [
+        {str(k): _json_value(v) for k, v in rows[i].items()} if rows else {} for i in range(len(source.geometries))
+    ]
+    columns = [str(c) for c in source.attributes.columns if str(c) not in DERIVED_COLUMNS]
+    settled = settle_fields(columns, records, _choice(options), load_parcel_fields(catalog))
     items = []
-    for i, geometry in enumerate(source.geometries):
-        properties = {str(k): _json_value(v) for k, v in records[i].items()} if records else {}
+    for geometry, properties in zip(source.geometries, records, strict=True):
         present = geometry is not None and not shapely.is_empty(geometry)
         wkb = shapely.to_wkb(geometry, hex=True) if present else None
         item = {"wkb": wkb, "properties": properties}
-        items.append({"label": _label(properties, options.label_field), "input": item})
+        items.append({"label": parcel_label(properties, settled), "input": item})
     crs_text = f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.to_wkt()
-    params = {"input": "file", "file": path.name, "crs": crs_text, "crs_notes": resolved.notes}
+    params = {
+        "input": "file",
+        "file": path.name,
+        "crs": crs_text,
+        "crs_notes": resolved.notes,
+        "fields": settled.to_params(),
+    }
     return _queue(engine, options, items, params)
 
 
@@ -236,13 +262,6 @@ class _Item(NamedTuple):
     input: str
 
 
-def _code_text(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
-        digits = str(int(value))  # a numeric DBF field loses the leading zero: 701 → 0701
-        return digits.zfill(len(digits) + len(digits) % 2)
-    return str(value).strip()
-
-
 def _no_stop() -> bool:
     return False
 
@@ -254,6 +273,9 @@ class _BatchContext:
         self.options = BatchOptions.from_params(params)
         self.crs_text: str = params.get("crs") or "EPSG:4490"
         self.crs = parse_crs(self.crs_text)
+        self.fields = load_parcel_fields(catalog)
+        # settled at submission; a job queued before that was recorded settles each parcel on its own
+        self.settled = SettledFields.from_params(params["fields"]) if params.get("fields") else None
 
     def parcel(self, item: dict[str, Any], seq: int) -> Parcel:
         limit = self.settings.max_parcel_vertices
@@ -275,19 +297,19 @@ class _BatchContext:
             allow_prefix_inference=True,
         )
 
-    def land_use(self, item: Any) -> str | None:
-        properties = item.get("properties") if isinstance(item, dict) else None
-        if isinstance(properties, dict):
-            fields = (self.options.land_use_field,) if self.options.land_use_field else LAND_USE_FIELDS
-            for name in fields:
-                value = properties.get(name)
-                if value not in (None, "") and _code_text(value):
-                    return _code_text(value)
-        return self.options.land_use
+    def land_use(self, item: Any) -> tuple[ParcelUse, SettledFields]:
+        """The parcel's use, read as every upload path reads it (:func:`.parcel_use.parcel_use`)."""
+        properties = _properties(item)
+        settled = self.settled or settle_fields(list(properties), [properties], _choice(self.options), self.fields)
+        return parcel_use(properties, settled, self.fields), settled
 
     def check(self, row: _Item) -> _Outcome:
         item = orjson.loads(row.input)
-        land_use = self.land_use(item)
+        use, settled = self.land_use(item)
+        if use.problem is not None:
+            problem = problem_entry(row.seq + 1, row.label, use, settled, self.fields)
+            return _Outcome(row.seq, None, error=f"{problem['message_zh']} / {problem['message_en']}")
+        land_use = use.code
         o = self.options
         try:
             parcel = self.parcel(item, row.seq)
@@ -296,6 +318,7 @@ class _BatchContext:
                 parcel=parcel, layers=o.layers, land_use_code=land_use, buffer_m=float(o.buffer_m),
                 area_model=o.area_model, project_name=o.project_name, project_number=o.project_number,
                 created_by=self.job.created_by, source="batch", job_id=self.job.id,
+                land_use_source=use_source(use, settled, self.fields),
             )  # fmt: skip
             document = run_check(self.engine, self.catalog, self.rules, self.settings, request)
         except PARCEL_ERRORS as exc:
@@ -461,14 +484,18 @@ def batch_summary(engine: Engine, catalog: Catalog, rules: RuleSet, job_id: Any)
         counts = conn.execute(
             text(
                 "SELECT count(*) AS parcels, count(i.check_id) AS checked, count(i.error) AS errors,"
-                " coalesce(sum(c.parcel_area_m2), 0) AS area,"
-                " count(*) FILTER (WHERE i.verdict = '禁止') AS n_prohibited,"
-                " count(*) FILTER (WHERE i.verdict = '有条件') AS n_conditional,"
-                " count(*) FILTER (WHERE i.verdict = '通过') AS n_pass"
+                " coalesce(sum(c.parcel_area_m2), 0) AS area"
                 " FROM batch_item i LEFT JOIN check_record c ON c.id = i.check_id WHERE i.job_id = :job"
             ),
             params,
         ).one()
+        by_verdict: dict[str, int] = {
+            verdict: int(n)
+            for verdict, n in conn.execute(
+                text("SELECT verdict, count(*) FROM batch_item WHERE job_id = :job AND verdict IS NOT NULL GROUP BY 1"),
+                params,
+            )
+        }
         versions = conn.execute(
             text(
                 "SELECT d.key, array_agg(DISTINCT d.value::int ORDER BY d.value::int) FROM batch_item i"
@@ -488,7 +515,7 @@ def batch_summary(engine: Engine, catalog: Catalog, rules: RuleSet, job_id: Any)
         "parcels": counts.parcels,
         "checked": counts.checked,
         "errors": counts.errors,
-        "verdicts": {"禁止": counts.n_prohibited, "有条件": counts.n_conditional, "通过": counts.n_pass},
+        "verdicts": {level: by_verdict.get(level, 0) for level in LEVELS},
         "checked_area": area_figures(float(counts.area)),
         "data_versions": {code: list(ids) for code, ids in versions},
         "first_errors": [{"seq": r.seq, "label": r.label, "error": r.error} for r in errors],

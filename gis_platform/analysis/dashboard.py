@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from ..catalog import Catalog, Layer
 from ..errors import ConfigurationError, NotFoundError
 from ..plane_store import check_versions_in_plane
+from ..rules import LEVELS
 from ..settings import Settings
 from ..units import m2_to_hectare, m2_to_mu
 
@@ -40,7 +41,7 @@ FOREST_CLASS: Final = "03"
 WETLAND_CLASS: Final = "00"
 REPORTING_TIMEZONE: Final = "Asia/Shanghai"
 AREA_MODEL: Final = "ellipsoidal: survey-plane overlay measured on the CGCS2000 ellipsoid (geography)"
-VERDICTS: Final = ("禁止", "有条件", "通过")
+VERDICTS: Final = LEVELS
 
 #: unit → (Chinese name, conversion from m², decimals at output); 亩 = m² × 15 / 10,000 exactly (units.py)
 AREA_UNITS: Final[dict[str, tuple[str, Callable[[float], float], int]]] = {

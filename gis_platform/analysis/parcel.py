@@ -41,6 +41,9 @@ class Parcel:
     repairs: list[str] = field(default_factory=list)
     vertex_count: int = 0
     label: str | None = None
+    """The parcel's name, from the field :mod:`gis_platform.analysis.parcel_use` settles (地块名称 first)."""
+    index: int = 0
+    """Its place in the input (0-based, counting features without geometry too): 'parcel 3' in messages."""
 
 
 def _geometries_from_geojson(data: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -171,9 +174,6 @@ def prepare_parcel(
     repairs = [f"几何已修复 repaired invalid geometry: {r}" for r in dict.fromkeys((plane_reason, reason)) if r]
     if stored.area <= 0 or in_plane.area <= 0:
         raise ParcelError(f"{where}: degenerate geometry with zero area")
-    label = None
-    if properties:
-        label = next((str(properties[k]) for k in ("DKBH", "dkbh", "name", "NAME", "DKMC") if properties.get(k)), None)
     source_crs = f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.name
     return Parcel(
         geometry=stored,
@@ -184,7 +184,7 @@ def prepare_parcel(
         properties=properties or {},
         repairs=repairs,
         vertex_count=vertices,
-        label=label,
+        index=index,
     )
 
 

@@ -43,7 +43,7 @@ from gis_platform.gk_zones import easting_zone_prefix, parse_zone_header
 from .encoding import decode_text
 from .source import SourceData
 
-__all__ = ["ATTRIBUTE_COLUMNS", "read_boundary_txt"]
+__all__ = ["ATTRIBUTE_COLUMNS", "DERIVED_COLUMNS", "read_boundary_txt"]
 
 FORMAT = "boundary-txt"
 
@@ -58,6 +58,9 @@ ATTRIBUTE_COLUMNS = [
     "PLANAR_AREA_HA",  # planar Gauss-Krüger area computed from the coordinates (公顷, unrounded)
     "AREA_DIFF_PCT",  # (computed − declared) / declared × 100, NaN when not comparable
 ]
+
+#: Columns computed by the reader, not fields of the file (left out where a user picks the file's fields).
+DERIVED_COLUMNS = ("PLANAR_AREA_HA", "AREA_DIFF_PCT")
 
 AREA_TOLERANCE_PCT = 1.0
 """Relative difference between declared and computed parcel area above which a note is written."""

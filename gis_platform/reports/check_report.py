@@ -30,7 +30,12 @@ TEMPLATES_DIR: Final[Path] = Path(__file__).resolve().parent / "templates"
 REPORT_TITLE: Final[str] = "建设项目用地合规性审查报告"
 #: 北京时间: China keeps one offset all year.
 BEIJING: Final[dt.timezone] = dt.timezone(dt.timedelta(hours=8), "北京时间")
-VERDICT_CLASS: Final[dict[str, str]] = {"禁止": "prohibited", "有条件": "conditional", "通过": "pass"}
+VERDICT_CLASS: Final[dict[str, str]] = {
+    "禁止": "prohibited",
+    "需补充用途": "use-required",
+    "有条件": "conditional",
+    "通过": "pass",
+}
 #: Above this many attribute columns a feature table lists the attributes in one cell instead.
 MAX_ATTRIBUTE_COLUMNS: Final[int] = 6
 _AREA_UNITS: Final[frozenset[str]] = frozenset({"m2"})
@@ -234,6 +239,7 @@ def report_context(
         "project": project,
         "parcel": parcel,
         "land_use": check.get("land_use"),
+        "land_use_source": (check.get("land_use") or {}).get("source") or {},
         "layers": layers,
         "feature_tables": [t for layer in check.get("layers") or [] if (t := _feature_table(catalog, layer))],
         "land_survey": _land_survey(check.get("land_survey")),

@@ -160,6 +160,7 @@ export const urls = {
   dashboard: '/api/v1/dashboard',
   checks: '/api/v1/checks',
   checkUpload: '/api/v1/checks/upload',
+  checkInspect: '/api/v1/checks/inspect',
   check: (id) => `/api/v1/checks/${encodeURIComponent(id)}`,
   reportHtml: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.html`,
   reportPdf: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.pdf`,

@@ -1,14 +1,17 @@
 // The check workflow: draw, upload or paste a parcel, choose the proposed land use, run the check,
-// show the result; API errors are shown in plain words next to the input that caused them.
+// show the result; API errors are shown in plain words next to the input that caused them. An uploaded file is
+// inspected first (inspect.js): the user sees its parcels and picks the fields their use and name come from.
 import { api, ApiError, NetworkError, urls } from './api.js';
 import { checkGeometryArea } from './measure.js';
-import { $, $$, clearFieldErrors, html, setHtml, showFieldError } from './dom.js';
+import { $, $$, clearFieldErrors, debounce, html, setHtml, showFieldError } from './dom.js';
 import { CoordinateError, parseCoordinates } from './coords.js';
 import { createCheckOverlay, renderCheck } from './checkresult.js';
+import { createFileInspector, explainUploadError } from './inspect.js';
 import { onLangChange, pick, t } from './i18n.js';
 import { setMode } from './mode.js';
 
-const GEOMETRY_ERRORS = new Set(['invalid_parcel', 'crs_error', 'geometry_error', 'input_file_error', 'unsupported_format', 'unsafe_archive', 'encoding_undetermined']);
+const GEOMETRY_ERRORS = new Set(['invalid_parcel', 'crs_error', 'geometry_error', 'input_file_error', 'unsupported_format', 'unsafe_archive', 'encoding_undetermined', 'land_use_unmapped', 'field_not_found']);
+const LAND_USE_CODE = /^\d{2}(\d{2}){0,2}$/;
 
 export function createCheckPanel(map, config, renderer, panel, { onChecked } = {}) {
   const form = $('form', panel);
@@ -20,20 +23,22 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
 
   // land uses from map-config when it serves them; otherwise a free code the API validates
   const datalist = $('#landuse-list');
-  if (Array.isArray(config.landUses) && datalist) {
-    const flat = [];
+  const landUses = new Map();
+  if (Array.isArray(config.landUses)) {
     const walk = (items) => items.forEach((c) => {
-      flat.push(c);
+      landUses.set(c.code, c);
       if (Array.isArray(c.children)) walk(c.children);
     });
     walk(config.landUses);
-    setHtml(datalist, flat.map((c) => html`<option value="${c.code}">${c.code} ${pick(c)}</option>`));
+    if (datalist) setHtml(datalist, [...landUses.values()].map((c) => html`<option value="${c.code}">${c.code} ${pick(c)}</option>`));
   }
+  const landUseInput = $('input[name="land_use"]', form);
 
   function selectMode(next) {
     inputMode = next;
     for (const tab of $$('[data-input-mode]', panel)) tab.setAttribute('aria-selected', String(tab.dataset.inputMode === next));
     for (const pane of $$('[data-input-pane]', panel)) pane.hidden = pane.dataset.inputPane !== next;
+    for (const el of $$('[data-upload-only]', panel)) el.hidden = next !== 'upload';
     clearFieldErrors(form);
   }
   for (const tab of $$('[data-input-mode]', panel)) tab.addEventListener('click', () => selectMode(tab.dataset.inputMode));
@@ -42,7 +47,23 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
   const describeFile = () => {
     fileName.textContent = fileInput.files && fileInput.files[0] ? fileInput.files[0].name : t('check.noFileChosen');
   };
-  fileInput.addEventListener('change', describeFile);
+  const inspector = createFileInspector($('[data-inspect]', panel), {
+    getFile: () => (fileInput.files && fileInput.files[0]) || null,
+    getDefaultUse: () => {
+      const code = landUseInput.value.trim();
+      return LAND_USE_CODE.test(code) ? code : null;
+    },
+    onError: (message) => showFieldError(form, 'file', message || ''),
+    landUses,
+  });
+  fileInput.addEventListener('change', () => {
+    describeFile();
+    inspector.fileChanged();
+  });
+  const useChanged = debounce(() => {
+    if (inputMode === 'upload') inspector.defaultUseChanged();
+  }, 400);
+  landUseInput.addEventListener('input', useChanged);
   describeFile();
 
   // drawing with leaflet-geoman
@@ -104,6 +125,7 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
   }
 
   function explain(err) {
+    if (inputMode === 'upload') return explainUploadError(err, landUses);
     if (err instanceof NetworkError) return t('error.network');
     if (err instanceof ApiError) {
       if (err.status >= 500) return t('error.server', { message: err.message });
@@ -139,7 +161,7 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
       project_name: String(data.get('project_name') || '').trim() || null,
       project_number: String(data.get('project_number') || '').trim() || null,
     };
-    if (landUse && !/^\d{2}(\d{2}){0,2}$/.test(landUse)) {
+    if (landUse && !LAND_USE_CODE.test(landUse)) {
       showError('land_use', t('check.err.landUseFormat'));
       return;
     }
@@ -168,7 +190,7 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
       }
       const body = new FormData();
       body.append('file', file, file.name);
-      for (const [k, v] of Object.entries(common)) if (v) body.append(k, v);
+      for (const [k, v] of Object.entries({ ...common, ...inspector.fieldsForCheck() })) if (v) body.append(k, v);
       call = () => api.postForm(urls.checkUpload, body);
     }
     const button = $('button[type="submit"]', form);
@@ -183,6 +205,7 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
       } else {
         show(answer);
       }
+      resultBox.scrollIntoView({ block: 'start' }); // below a file's inspection the result starts off screen
       if (onChecked) onChecked(shown.check);
     } catch (err) {
       setHtml(resultBox, '');

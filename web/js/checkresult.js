@@ -5,7 +5,11 @@ import { lang, pick, t } from './i18n.js';
 import { compileStyle, swatch } from './style.js';
 import { L } from './vendor.js';
 
-export const VERDICT_CLASS = { 禁止: 'prohibited', 有条件: 'conditional', 通过: 'pass' };
+// The verdict levels, worst first (gis_platform/rules.py LEVELS): 需补充用途 is a check that was given no land use.
+export const VERDICTS = ['禁止', '需补充用途', '有条件', '通过'];
+export const VERDICT_CLASS = { 禁止: 'prohibited', 需补充用途: 'use-required', 有条件: 'conditional', 通过: 'pass' };
+export const VERDICT_COLOURS = { 禁止: '#CF1322', 需补充用途: '#722ED1', 有条件: '#FA8C16', 通过: '#389E0D' };
+export const USE_REQUIRED = '需补充用途';
 
 export function verdictBadge(verdict, extra = '') {
   const cls = VERDICT_CLASS[verdict] || 'unknown';
@@ -32,7 +36,9 @@ function fieldLabel(config, code, name) {
 }
 
 function findingsBlock(check, config) {
-  if (!check.findings.length) return html`<p class="muted">${t('check.noFindings')}</p>`;
+  if (!check.findings.length) {
+    return html`<p class="muted">${t(check.verdict === USE_REQUIRED ? 'check.noFindingsUseRequired' : 'check.noFindings')}</p>`;
+  }
   return html`<ol class="findings">${check.findings.map((f) => html`
     <li class="finding" data-rule="${f.rule_id}">
       ${verdictBadge(f.level, 'small')}
@@ -84,6 +90,21 @@ function landSurveyBlock(check) {
     <p class="small">${t('check.cultivatedNet')}: ${areaText(ls.cultivated_net)}</p>`;
 }
 
+/** The proposed use and where it came from (a field of the uploaded file, read as which classification). */
+function landUseText(lu) {
+  if (!lu) return t('check.noLandUse');
+  const source = lu.source || {};
+  let from = '';
+  if (source.from === 'file') {
+    from = t('check.useFromFile', {
+      field_label: pick(source, 'field_label'), field: source.field, value: source.value, classification: pick(source, 'classification'),
+    });
+    if (source.read_as === 'crosswalk') from += t('check.useViaCrosswalk', { code: source.survey_code });
+    if (source.verify) from += t('check.useVerify');
+  } else if (source.from === 'given') from = t('check.useGiven');
+  return html`${lu.code} ${pick(lu)}${from ? html`<br><span class="small muted" data-use-source="${source.from}">${from}</span>` : ''}`;
+}
+
 export function renderCheck(container, check, config, { siblings = [], onSibling } = {}) {
   const p = check.parcel;
   const project = check.project || {};
@@ -96,7 +117,7 @@ export function renderCheck(container, check, config, { siblings = [], onSibling
       <header>
         ${verdictBadge(check.verdict, 'large')}
         <div>
-          <div class="project">${project.name || t('check.unnamed')} ${project.number ? html`<span class="muted">(${project.number})</span>` : ''}</div>
+          <div class="project" data-title>${project.name || p.label || t('check.unnamed')} ${project.number ? html`<span class="muted">(${project.number})</span>` : ''}</div>
           <div class="muted small">${created} · ${t('check.id')} <code>${check.id}</code></div>
         </div>
       </header>
@@ -104,13 +125,15 @@ export function renderCheck(container, check, config, { siblings = [], onSibling
         <a href="${urls.reportHtml(check.id)}" target="_blank" rel="noopener" data-report="html">${t('check.reportHtml')}</a>
         <a href="${urls.reportPdf(check.id)}" target="_blank" rel="noopener" data-report="pdf">${t('check.reportPdf')}</a>
       </p>
+      ${check.verdict === USE_REQUIRED ? html`<p class="notice small use-required-notice" data-use-required>${t('check.useRequiredNotice')}</p>` : ''}
       <dl class="facts">
+        ${p.label && project.name ? html`<dt>${t('check.parcelName')}</dt><dd data-parcel-label>${p.label}</dd>` : ''}
         <dt>${t('check.parcelArea')}</dt><dd data-area="parcel">${areaText(p.area)}</dd>
         ${p.buffer_m ? html`<dt>${t('check.checkedArea', { m: p.buffer_m })}</dt><dd data-area="checked">${areaText(p.checked_area)}</dd>` : ''}
-        <dt>${t('check.landUse')}</dt><dd>${lu ? `${lu.code} ${pick(lu)}` : t('check.noLandUse')}</dd>
+        <dt>${t('check.landUse')}</dt><dd data-land-use="${lu ? lu.code : ''}">${landUseText(lu)}</dd>
         <dt>${t('check.townships')}</dt><dd>${(p.townships || []).map((tw) => html`<span class="chip">${tw.name || tw.code} ${fmt(tw.area.mu, 2)} ${t('unit.mu')}</span>`)}</dd>
         <dt>${t('check.areaModel')}</dt><dd class="small">${check.area_model ? check.area_model.description || check.area_model.name : ''}</dd>
-        <dt>${t('check.source')}</dt><dd class="small">${p.source_crs || ''} · ${t('check.vertices', { n: p.vertex_count })}${p.label ? ` · ${p.label}` : ''}</dd>
+        <dt>${t('check.source')}</dt><dd class="small">${p.source_crs || ''} · ${t('check.vertices', { n: p.vertex_count })}</dd>
       </dl>
       ${(p.repairs || []).length ? html`<p class="notice small">${p.repairs.join('; ')}</p>` : ''}
       <h4>${t('check.findings')}</h4>

@@ -5,11 +5,10 @@ import { api, urls } from './api.js';
 import { $, esc, fmt, html, localDateTime, setHtml } from './dom.js';
 import { currentPrincipal } from './auth.js';
 import { onLangChange, pick, t } from './i18n.js';
-import { areaCells, verdictBadge } from './checkresult.js';
+import { areaCells, VERDICT_COLOURS, verdictBadge } from './checkresult.js';
 import { createPager } from './paging.js';
 import { L } from './vendor.js';
 
-const LEVEL_COLOURS = { 禁止: '#CF1322', 有条件: '#FA8C16', 通过: '#389E0D' };
 const PAGE = 10;
 const LIST_POLL_MS = 3000; // while an analysis in the list is queued or running and the panel is open
 const active = (job) => job && (job.status === 'queued' || job.status === 'running');
@@ -167,7 +166,7 @@ export function createConflicts(map, config, renderer, panel) {
       layer = L.geoJSON(collection, {
         renderer,
         pane: 'highlight',
-        style: (f) => ({ color: LEVEL_COLOURS[f.properties.level] || '#CF1322', weight: 1.5, fillOpacity: 0.45 }),
+        style: (f) => ({ color: VERDICT_COLOURS[f.properties.level] || '#CF1322', weight: 1.5, fillOpacity: 0.45 }),
         onEachFeature: (f, l) => l.bindPopup(() => {
           const p = f.properties;
           return `<b>${esc(p.level)}</b> ${esc(p.township_name || '')}<br>${esc(p.plan_use_code || '')} ${esc(p.plan_use_name || '')}<br>${esc(p.redline_layer)} ${esc(p.redline_ids || '')}<br>${esc(fmt(p.area_m2, 2))} m² · ${esc(fmt(p.area_mu, 2))} ${esc(t('unit.mu'))}`;

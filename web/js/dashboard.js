@@ -6,10 +6,10 @@ import { $, html, setHtml } from './dom.js';
 import { lang, onLangChange, pick, t } from './i18n.js';
 import { unitOf } from './identify.js';
 
-const VERDICT_COLOURS = { 禁止: '#CF1322', 有条件: '#FA8C16', 通过: '#389E0D' };
-const VERDICTS = ['禁止', '有条件', '通过'];
-const VERDICT_KEYS = { 禁止: 'verdict.prohibited', 有条件: 'verdict.conditional', 通过: 'verdict.pass' };
-const verdictName = (v) => (lang() === 'zh' ? v : `${v} ${t(VERDICT_KEYS[v])}`);
+import { VERDICT_CLASS, VERDICT_COLOURS, VERDICTS } from './checkresult.js';
+
+const verdictKey = (v) => `verdict.${VERDICT_CLASS[v] || 'unknown'}`;
+const verdictName = (v) => (lang() === 'zh' ? v : `${v} ${t(verdictKey(v))}`);
 
 const raw = (v) => (v === null || v === undefined ? '—' : String(v));
 const townsOf = (ind) => ind.by_township ?? ind.townships;
@@ -20,13 +20,13 @@ function isWarning(ind) {
   return limit !== null && limit !== undefined && Number(ind.value) > Number(limit);
 }
 
-/** checks per month by verdict, from the shapes the API may use → [{month, 禁止, 有条件, 通过}] */
+/** checks per month by verdict, from the shapes the API may use → [{month, 禁止, 需补充用途, 有条件, 通过}] */
 function monthly(data) {
   const checks = (data.indicators || []).find((i) => Array.isArray(i.by_month));
   const src = checks?.by_month ?? data.checks_by_month ?? data.checks_per_month ?? data.checks?.by_month ?? [];
   const rows = new Map();
   const add = (month, verdict, count) => {
-    if (!rows.has(month)) rows.set(month, { month, 禁止: 0, 有条件: 0, 通过: 0 });
+    if (!rows.has(month)) rows.set(month, { month, ...Object.fromEntries(VERDICTS.map((v) => [v, 0])) });
     rows.get(month)[verdict] = (rows.get(month)[verdict] || 0) + Number(count || 0);
   };
   if (Array.isArray(src)) {

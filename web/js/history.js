@@ -22,7 +22,7 @@ export function createHistory(panel, { onOpen }) {
         <tbody>${page.items.map((c) => html`
           <tr data-check="${c.id}" tabindex="0" title="${t('history.open')}">
             <td>${new Date(c.created_at).toLocaleString(locale)}</td>
-            <td>${c.project_name || c.parcel_label || '—'}<br><span class="muted">${c.project_number || ''}</span></td>
+            <td data-title>${c.project_name || c.parcel_label || t('check.unnamed')}<br><span class="muted">${[c.project_name ? c.parcel_label : null, c.project_number].filter(Boolean).join(' · ')}</span></td>
             <td>${verdictBadge(c.verdict, 'small')}</td>
             <td class="num">${fmt(c.parcel_area?.mu, 2)}</td>
           </tr>`)}</tbody>
