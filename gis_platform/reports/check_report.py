@@ -212,7 +212,7 @@ def _area_model_sentence(check: dict[str, Any]) -> str:
     else:
         basis = f"{where}结果在 CGCS2000 椭球面上计算的椭球面积（顶点间按测地线）"
     return (
-        f"本报告所列面积均为{basis}，面积模型 {name}：{model.get('description') or ''}。"
+        f"本报告所列面积均为{basis}（面积模型 {name}）。"
         "平方米保留 2 位小数、公顷保留 4 位小数、亩保留 2 位小数（1 亩 = 10000/15 平方米），"
         "仅在输出时取整；图层压盖面积为地块与该图层全部要素相交部分的并集面积，不重复计算。"
     )

@@ -132,7 +132,7 @@ export function renderCheck(container, check, config, { siblings = [], onSibling
         ${p.buffer_m ? html`<dt>${t('check.checkedArea', { m: p.buffer_m })}</dt><dd data-area="checked">${areaText(p.checked_area)}</dd>` : ''}
         <dt>${t('check.landUse')}</dt><dd data-land-use="${lu ? lu.code : ''}">${landUseText(lu)}</dd>
         <dt>${t('check.townships')}</dt><dd>${(p.townships || []).map((tw) => html`<span class="chip">${tw.name || tw.code} ${fmt(tw.area.mu, 2)} ${t('unit.mu')}</span>`)}</dd>
-        <dt>${t('check.areaModel')}</dt><dd class="small">${check.area_model ? check.area_model.description || check.area_model.name : ''}</dd>
+        <dt>${t('check.areaModel')}</dt><dd class="small">${areaModelText(check.area_model)}</dd>
         <dt>${t('check.source')}</dt><dd class="small">${p.source_crs || ''} · ${t('check.vertices', { n: p.vertex_count })}</dd>
       </dl>
       ${(p.repairs || []).length ? html`<p class="notice small">${p.repairs.join('; ')}</p>` : ''}
@@ -190,4 +190,12 @@ export function createCheckOverlay(map, config, renderer) {
     else group.removeLayer(lg);
   }
   return { show, clear, toggle };
+}
+
+/** The area model in the page's language; checks stored before the survey plane name no plane. */
+function areaModelText(model) {
+  if (!model) return '';
+  const epsg = model.survey_plane_epsg ?? model.gk_epsg;
+  if (epsg && (model.name === 'ellipsoidal' || model.name === 'planar')) return t(`areaModel.${model.name}`, { epsg });
+  return model.description || model.name || '';
 }

@@ -243,6 +243,14 @@ export const STRINGS = {
   'check.noLandUse': { zh: '未填写', en: 'not given' },
   'check.townships': { zh: '所在乡镇', en: 'Townships' },
   'check.areaModel': { zh: '面积口径', en: 'Area model' },
+  'areaModel.ellipsoidal': {
+    zh: '椭球面积：在测量平面 EPSG:{epsg} 中叠加，结果在 CGCS2000 椭球面上计算',
+    en: 'Ellipsoidal: overlaid in the survey plane EPSG:{epsg}, measured on the CGCS2000 ellipsoid',
+  },
+  'areaModel.planar': {
+    zh: '平面面积：在测量平面 EPSG:{epsg}（高斯-克吕格投影）中叠加并计算',
+    en: 'Planar: overlaid and measured in the survey plane EPSG:{epsg} (Gauss-Krüger)',
+  },
   'check.source': { zh: '输入', en: 'Input' },
   'check.vertices': { zh: '{n} 个节点', en: '{n} vertices' },
   'check.findings': { zh: '审查意见', en: 'Findings' },
