@@ -49,10 +49,9 @@ def check_command(
     by: Annotated[str | None, typer.Option(help="who checks (default: the OS user)")] = None,
 ) -> None:
     """检查地块与红线的关系 / check the parcels of a file against the red lines (stored like API checks)."""
-    from .analysis.parcel_use import FieldChoice, use_source
-    from .analysis.upload import inspect_parcel_file, parcel_uses_from_file, read_parcel_file
+    from .analysis.parcel_use import FieldChoice
+    from .analysis.upload import check_file_parcels, inspect_parcel_file, read_parcel_file
     from .catalog import load_catalog
-    from .checks import CheckRequest, run_check
     from .db import make_engine
     from .parcel_fields import load_parcel_fields
     from .rules import load_rules
@@ -70,26 +69,20 @@ def check_command(
             text = json.dumps(inspection, ensure_ascii=False, indent=2)
             typer.echo(text if output == "json" else render_inspection(inspection))
             return
-        settled, parcels = parcel_uses_from_file(parcel_file, choice, fields)
         rules = load_rules(settings.layers_dir, catalog)
         engine = make_engine(settings, pool_size=2)
-        results = [
-            run_check(
-                engine,
-                catalog,
-                rules,
-                settings,
-                CheckRequest(
-                    parcel=parcel,
-                    land_use_code=parcel_use.code,
-                    land_use_source=use_source(parcel_use, settled, fields),
-                    project_number=project_number,
-                    created_by=by or getpass.getuser(),
-                    source=f"cli:{file.name}",
-                ),
-            )
-            for parcel, parcel_use in parcels
-        ]
+        results = check_file_parcels(
+            engine,
+            catalog,
+            rules,
+            settings,
+            parcel_file,
+            choice,
+            fields,
+            project_number=project_number,
+            created_by=by or getpass.getuser(),
+            source=f"cli:{file.name}",
+        )
     except PlatformError as exc:
         _fail(exc)
     if output == "json":

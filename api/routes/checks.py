@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 
 from gis_platform.accounts import CHECKS_READ, CHECKS_RUN, Principal
 from gis_platform.analysis.parcel import parcels_from_geojson
-from gis_platform.analysis.parcel_use import FieldChoice, use_source, usual_label
-from gis_platform.analysis.upload import inspect_parcel_file, parcel_uses_from_file, read_parcel_file
+from gis_platform.analysis.parcel_use import FieldChoice, usual_label
+from gis_platform.analysis.upload import check_file_parcels, inspect_parcel_file, read_parcel_file
 from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest, get_check, list_checks, run_check
 from gis_platform.errors import ParcelError
 
@@ -146,28 +146,21 @@ async def upload_check(
         actor = request_actor(request, principal)
 
         def work() -> list[dict[str, Any]]:
-            parcel_file = read_parcel_file(path, settings, catalog.survey_plane, crs=crs)
-            settled, parcels = parcel_uses_from_file(parcel_file, choice, fields)
-            return [
-                run_check(
-                    engine,
-                    catalog,
-                    rules,
-                    settings,
-                    CheckRequest(
-                        parcel=parcel,
-                        land_use_code=use.code,
-                        land_use_source=use_source(use, settled, fields),
-                        buffer_m=buffer_m,
-                        project_name=project_name,
-                        project_number=project_number,
-                        source=f"upload:{name}",
-                        created_by=principal.name,
-                        actor=actor,
-                    ),
-                )
-                for parcel, use in parcels
-            ]
+            return check_file_parcels(
+                engine,
+                catalog,
+                rules,
+                settings,
+                read_parcel_file(path, settings, catalog.survey_plane, crs=crs),
+                choice,
+                fields,
+                buffer_m=buffer_m,
+                project_name=project_name,
+                project_number=project_number,
+                source=f"upload:{name}",
+                created_by=principal.name,
+                actor=actor,
+            )
 
         checks = await run_in_threadpool(work)
     for document in checks:

@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+from sqlalchemy import Engine
 
+from ..audit import Actor
+from ..catalog import Catalog
+from ..checks import CheckRequest, run_check
 from ..errors import ParcelError, UnknownLandUseError
 from ..ingest.boundary_txt import DERIVED_COLUMNS
 from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
 from ..parcel_fields import CLASSIFICATION_NAMES, ParcelFields, code_text
+from ..rules import RuleSet
 from ..settings import Settings
 from ..survey_plane import SurveyPlane
 from .parcel import Parcel, prepare_parcel
@@ -32,6 +37,7 @@ from .parcel_use import (
     problem_entry,
     resolve_uses,
     settle_fields,
+    use_source,
 )
 
 
@@ -122,6 +128,49 @@ def parcel_uses_from_file(
     settled = settle_file_fields(parcel_file, choice, fields)
     uses = resolve_uses(parcel_file.parcels, settled, fields)
     return settled, list(zip(parcel_file.parcels, uses, strict=True))
+
+
+def check_file_parcels(
+    engine: Engine,
+    catalog: Catalog,
+    rules: RuleSet,
+    settings: Settings,
+    parcel_file: ParcelFile,
+    choice: FieldChoice,
+    fields: ParcelFields,
+    *,
+    source: str,
+    created_by: str,
+    actor: Actor | None = None,
+    buffer_m: float = 0.0,
+    project_name: str | None = None,
+    project_number: str | None = None,
+) -> list[dict[str, Any]]:
+    """One stored check per parcel of the file, each with its own use and name (the upload API and the CLI).
+
+    A use that cannot be read refuses the whole file before anything is checked or stored.
+    """
+    settled, parcels = parcel_uses_from_file(parcel_file, choice, fields)
+    return [
+        run_check(
+            engine,
+            catalog,
+            rules,
+            settings,
+            CheckRequest(
+                parcel=parcel,
+                land_use_code=use.code,
+                land_use_source=use_source(use, settled, fields),
+                buffer_m=buffer_m,
+                project_name=project_name,
+                project_number=project_number,
+                source=source,
+                created_by=created_by,
+                actor=actor,
+            ),
+        )
+        for parcel, use in parcels
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
