@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .cli_admin import audit_app, demo_accounts, key_app, user_app
+from .cli_checks import recheck_command, replay_command
 from .errors import PlatformError
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -22,6 +23,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
 demo_app.command("accounts")(demo_accounts)
+app.command("replay")(replay_command)
+app.command("recheck")(recheck_command)
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 
