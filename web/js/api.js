@@ -161,6 +161,8 @@ export const urls = {
   checks: '/api/v1/checks',
   checkUpload: '/api/v1/checks/upload',
   check: (id) => `/api/v1/checks/${encodeURIComponent(id)}`,
+  checkReplay: (id) => `/api/v1/checks/${encodeURIComponent(id)}/replay`,
+  checkRecheck: (id) => `/api/v1/checks/${encodeURIComponent(id)}/recheck`,
   reportHtml: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.html`,
   reportPdf: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.pdf`,
   jobs: '/api/v1/jobs',

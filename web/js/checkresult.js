@@ -84,7 +84,8 @@ function landSurveyBlock(check) {
     <p class="small">${t('check.cultivatedNet')}: ${areaText(ls.cultivated_net)}</p>`;
 }
 
-export function renderCheck(container, check, config, { siblings = [], onSibling } = {}) {
+/** `actions`: the 复核 / 重新核验 buttons (check.js); their outcome is drawn into `.replay-slot`. */
+export function renderCheck(container, check, config, { siblings = [], onSibling, actions = '' } = {}) {
   const p = check.parcel;
   const project = check.project || {};
   const lu = check.land_use;
@@ -104,6 +105,10 @@ export function renderCheck(container, check, config, { siblings = [], onSibling
         <a href="${urls.reportHtml(check.id)}" target="_blank" rel="noopener" data-report="html">${t('check.reportHtml')}</a>
         <a href="${urls.reportPdf(check.id)}" target="_blank" rel="noopener" data-report="pdf">${t('check.reportPdf')}</a>
       </p>
+      ${actions ? html`<p class="check-actions">${actions}</p>` : ''}
+      ${check.rechecked_from ? html`<p class="small recheck-of">${t('replay.recheckOf')}
+        <button type="button" class="link" data-open-check="${check.rechecked_from}"><code>${check.rechecked_from}</code></button></p>` : ''}
+      <div class="replay-slot" aria-live="polite"></div>
       <dl class="facts">
         <dt>${t('check.parcelArea')}</dt><dd data-area="parcel">${areaText(p.area)}</dd>
         ${p.buffer_m ? html`<dt>${t('check.checkedArea', { m: p.buffer_m })}</dt><dd data-area="checked">${areaText(p.checked_area)}</dd>` : ''}
