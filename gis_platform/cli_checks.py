@@ -8,6 +8,7 @@ method), 2 bad input (unknown check id, a missing layer version or snapshot) wit
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Annotated, Any
 
 import typer
@@ -80,6 +81,28 @@ def _value(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _left(text: str, width: int) -> str:
+    """``text`` padded to ``width`` columns, cut with an ellipsis (keeping a column free) when longer."""
+    if _width(text) >= width:
+        while _width(text) > width - 2:
+            text = text[:-1]
+        text += "…"
+    return text + " " * max(width - _width(text), 0)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _width(text), 0) + text
+
+
+def _signed(value: float, decimals: int) -> str:
+    return f"{value:+,.{decimals}f}" if value else f"{0:.{decimals}f}"
+
+
 def render_changes(changes: dict[str, Any]) -> list[str]:
     """What changed, as terminal lines (Chinese first)."""
     verdict = changes["verdict"]
@@ -95,15 +118,20 @@ def render_changes(changes: dict[str, Any]) -> list[str]:
             f"  变化意见 changed: {f['rule_id']} ({', '.join(f['fields'])}): [{before['level']}]"
             f" {before['area']['m2']:,.2f} m² → [{after['level']}] {after['area']['m2']:,.2f} m²"
         )
-    lines.append(f"{'图层 layer':<22}{'前 before m²':>16}{'后 after m²':>16}{'Δ m²':>14}{'Δ 公顷':>12}{'Δ 亩':>11}")
+    widths = (26, 16, 16, 15, 12, 11)
+    head = ("图层 layer", "前 before m²", "后 after m²", "Δ m²", "Δ 公顷", "Δ 亩")
+    lines.append(_left(head[0], widths[0]) + "".join(_right(h, w) for h, w in zip(head[1:], widths[1:], strict=True)))
     for layer in changes["layers"]:
         delta = layer["delta"]
-        before = f"{layer['before']['m2']:,.2f}" if layer["before"] else "—"
-        after = f"{layer['after']['m2']:,.2f}" if layer["after"] else "—"
-        lines.append(
-            f"{layer['code'] + ' ' + (layer['name_zh'] or ''):<22}{before:>16}{after:>16}"
-            f"{delta['m2']:>+14,.2f}{delta['hectare']:>+12,.4f}{delta['mu']:>+11,.2f}"
+        cells = (
+            f"{layer['before']['m2']:,.2f}" if layer["before"] else "—",
+            f"{layer['after']['m2']:,.2f}" if layer["after"] else "—",
+            _signed(delta["m2"], 2),
+            _signed(delta["hectare"], 4),
+            _signed(delta["mu"], 2),
         )
+        name = f"{layer['code']} {layer['name_zh'] or ''}"
+        lines.append(_left(name, widths[0]) + "".join(_right(c, w) for c, w in zip(cells, widths[1:], strict=True)))
     for version in changes["versions"]:
         change = f"{_version(version['before'])} → {_version(version['after'])}"
         lines.append(f"数据版本 version {version['code']}: {change}")
@@ -127,6 +155,7 @@ def render_replay(answer: dict[str, Any]) -> str:
         answer["message"],
     ]
     if answer["status"] == "different":
+        lines.append("（前：保存的结果；后：按原样重算 / before: as stored; after: recomputed as recorded）")
         lines += render_changes(answer["changes"])
         lines.append(f"字段差异 differences ({answer['differences_total']}):")
         for item in answer["differences"][:40]:
