@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,25 +12,42 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 
 import gis_platform
 from gis_platform.accounts import Authenticator
-from gis_platform.catalog import load_catalog
+from gis_platform.catalog import Catalog, load_catalog
+from gis_platform.config_snapshots import ensure_running_snapshot
 from gis_platform.credential_watch import CredentialWatch
-from gis_platform.db import libpq_dsn, make_engine
+from gis_platform.db import is_database_unavailable, libpq_dsn, make_engine
 from gis_platform.jobs import start_job_runner
 from gis_platform.parcel_fields import load_parcel_fields
-from gis_platform.rules import load_rules
+from gis_platform.rules import RuleSet, load_rules
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from . import metrics
 from .errors import install_error_handlers
 from .limits import RequestSizeLimitMiddleware
 from .observability import RequestMiddleware, configure_logging
-from .routes import admin, auth, checks, dashboard, health, identify, jobs, layers, mapconfig, reports, search, tiles
+from .routes import (
+    admin,
+    auth,
+    check_replay,
+    checks,
+    dashboard,
+    health,
+    identify,
+    jobs,
+    layers,
+    mapconfig,
+    reports,
+    search,
+    tiles,
+)
 from .security import RateLimiter, public
 
 WEB_DIR = REPO_ROOT / "web"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,9 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             libpq_dsn(settings.database_url), authenticator.clear, connect_timeout_s=settings.db_connect_timeout_s
         ).start()
         runner = start_job_runner(app.state)  # batch checks and conflict analyses run in the background
+        # the catalogue and rules this service runs with, kept by fingerprint for replays (insert-if-missing; in
+        # the background: a database that is down or slow to answer must not hold up the start)
+        snapshot = threading.Thread(
+            target=_store_snapshot, args=(engine, app.state.catalog, app.state.rules), name="snapshot", daemon=True
+        )
+        snapshot.start()
         try:
             yield
         finally:
+            snapshot.join(timeout=settings.db_connect_timeout_s + 1)
             runner.stop()
             watch.stop()
             metrics.unwatch_engine(engine)
@@ -84,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.land_use_router)
     app.include_router(layers.admin_router)
     app.include_router(checks.router)
+    app.include_router(check_replay.router)
     app.include_router(identify.router)
     app.include_router(reports.router)
     app.include_router(jobs.router)
@@ -93,6 +120,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mapconfig.router)
     _mount_web(app, WEB_DIR)
     return app
+
+
+def _store_snapshot(engine: Engine, catalog: Catalog, rules: RuleSet) -> None:
+    try:
+        ensure_running_snapshot(engine, catalog, rules)
+    except Exception as exc:  # the first check stores it then (gis_platform.checks.run_check)
+        if not is_database_unavailable(exc):
+            log.exception("the catalogue and rules snapshot could not be stored")
 
 
 def _mount_web(app: FastAPI, web_dir: Path) -> None:

@@ -11,7 +11,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gis_platform import accounts, errors
+from gis_platform.config_snapshots import SnapshotMissingError
 from gis_platform.db import is_database_unavailable
+from gis_platform.replay import ReplayUnavailableError
 
 STATUS_BY_ERROR: list[tuple[type[errors.PlatformError], int]] = [
     (accounts.AuthenticationError, 401),
@@ -21,6 +23,8 @@ STATUS_BY_ERROR: list[tuple[type[errors.PlatformError], int]] = [
     (errors.UnknownLayerError, 404),
     (errors.UnknownLandUseError, 422),
     (errors.NotFoundError, 404),
+    (ReplayUnavailableError, 409),
+    (SnapshotMissingError, 409),
     (errors.ParcelError, 422),
     (errors.UnsafeArchiveError, 422),
     (errors.InputFileError, 422),

@@ -55,6 +55,7 @@ from gis_platform.survey_plane import DEFAULT_NOISE_WIDTH_M, SurveyPlane
 
 __all__ = [
     "CATALOG_FILE",
+    "CATALOG_FILES",
     "DEFAULT_LAYERS_DIR",
     "GROUPS",
     "LANDUSE_FILE",
@@ -66,6 +67,7 @@ __all__ = [
     "Style",
     "StyleCategorization",
     "StyleCategory",
+    "catalog_fingerprint",
     "clear_catalog_cache",
     "load_catalog",
 ]
@@ -74,6 +76,8 @@ DEFAULT_LAYERS_DIR: Final[Path] = Path(__file__).resolve().parents[1] / "layers"
 CATALOG_FILE: Final[str] = "catalog.yaml"
 LANDUSE_FILE: Final[str] = "landuse.yaml"
 LAND_SURVEY_FILE: Final[str] = "land_survey_codes.yaml"
+#: The files a catalogue is read from, in fingerprint order.
+CATALOG_FILES: Final[tuple[str, ...]] = (CATALOG_FILE, LANDUSE_FILE, LAND_SURVEY_FILE)
 
 Group = Literal["现状", "规划", "管理"]
 GeometryType = Literal["polygon", "line", "point"]
@@ -555,13 +559,20 @@ class Catalog:
 # --------------------------------------------------------------------------------------------------
 
 
+def catalog_fingerprint(contents: Mapping[str, bytes]) -> str:
+    """:attr:`Catalog.fingerprint` of the catalogue files' bytes (``contents``: file name → bytes, all of
+    :data:`CATALOG_FILES`); check replays key their catalogue snapshots by it."""
+    digest = hashlib.sha256()
+    for name in CATALOG_FILES:
+        digest.update(name.encode() + b"\0" + contents[name] + b"\0")
+    return digest.hexdigest()
+
+
 def _build(directory: Path) -> Catalog:
     top, layers, catalog_bytes = _load_layers(directory / CATALOG_FILE)
     land_use, land_use_bytes = load_land_use(directory / LANDUSE_FILE)
     land_survey, attributes, survey_bytes = load_land_survey(directory / LAND_SURVEY_FILE)
-    digest = hashlib.sha256()
-    for name, data in ((CATALOG_FILE, catalog_bytes), (LANDUSE_FILE, land_use_bytes), (LAND_SURVEY_FILE, survey_bytes)):
-        digest.update(name.encode() + b"\0" + data + b"\0")
+    contents = {CATALOG_FILE: catalog_bytes, LANDUSE_FILE: land_use_bytes, LAND_SURVEY_FILE: survey_bytes}
     return Catalog(
         directory=directory,
         storage_srid=top.storage_srid,
@@ -571,7 +582,7 @@ def _build(directory: Path) -> Catalog:
         land_use=land_use,
         land_survey=land_survey,
         town_village_attributes=attributes,
-        fingerprint=digest.hexdigest(),
+        fingerprint=catalog_fingerprint(contents),
     )
 
 

@@ -2,7 +2,8 @@
 
 A check reads each layer's *current* version once, computes everything in one transaction and
 stores the result exactly as computed, with the version ids it used: ``get_check`` returns the same
-document years later, even after every layer has been re-imported.
+document years later, even after every layer has been re-imported. With it are stored what a replay needs
+(:mod:`gis_platform.replay`): the overlay method, the parcel exactly as sent and the request's options.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ from .analysis.overlay import buffer_parcel as grow_parcel
 from .analysis.parcel import Parcel
 from .audit import Actor, AuditEntry, entry_params
 from .catalog import Catalog, Layer
+from .config_snapshots import ensure_running_snapshot
 from .db import conditions, fetch_page
 from .errors import NotFoundError, ParcelError, UnknownLandUseError, UnknownLayerError
 from .rules import CheckFacts, LayerFacts, RuleSet, evaluate
@@ -58,6 +61,8 @@ class CheckRequest:
     land_use_source: dict[str, Any] | None = None
     """Where the land use came from (:func:`~gis_platform.analysis.parcel_use.use_source`); None: given with the
     request (the API's ``land_use``, the form, ``--use``)."""
+    rechecked_from: uuid.UUID | None = None
+    """The stored check this one re-runs against today's data and rules (a recheck), if any."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,19 @@ def _land_survey_statistics(catalog: Catalog, overlap: LayerOverlap) -> dict[str
 
 
 def compute_check(
-    conn: Connection, catalog: Catalog, rules: RuleSet, settings: Settings, request: CheckRequest
+    conn: Connection,
+    catalog: Catalog,
+    rules: RuleSet,
+    settings: Settings,
+    request: CheckRequest,
+    *,
+    pinned: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Everything a check says about one parcel, as a JSON-ready document (not stored)."""
+    """Everything a check says about one parcel, as a JSON-ready document (not stored).
+
+    Each layer is read in its current version, or with ``pinned`` (layer code → version id, a replay) in exactly
+    that version.
+    """
     parcel = request.parcel
     land_use = catalog.land_use(request.land_use_code) if request.land_use_code else None
     layers = _layers_to_check(catalog, request.layers)
@@ -170,7 +185,7 @@ def compute_check(
     if boundary is not None and all(r.layer.code != boundary.code for r in requests):
         requests.append(OverlayRequest(boundary, with_geometry=False))
     # the overlay reads each layer's current version itself, in the same statement (one snapshot)
-    overlay = overlay_parcel(conn, checked, requests, area)
+    overlay = overlay_parcel(conn, checked, requests, area, pinned=pinned)
     versions = {
         code: CurrentVersion(code, v.version_id, v.version_no, v.source_name, v.imported_at)
         for code, v in overlay.versions.items()
@@ -248,6 +263,9 @@ def compute_check(
         CheckFacts(parcel_area_m2=checked_m2, land_use_code=land_use.code if land_use else None, layers=facts),
         catalog,
     )
+    data_versions = {r["code"]: r["version"]["id"] for r in layer_results}
+    if boundary is not None and boundary.code in versions:  # the township split reads it too
+        data_versions.setdefault(boundary.code, versions[boundary.code].version_id)
     minx, miny, maxx, maxy = parcel.geometry.bounds
     return {
         "schema": RESULT_SCHEMA,
@@ -286,9 +304,10 @@ def compute_check(
         "layers": layer_results,
         "missing_layers": missing,
         "land_survey": land_survey,
-        "data_versions": {r["code"]: r["version"]["id"] for r in layer_results},
+        "data_versions": data_versions,
         "catalog_fingerprint": catalog.fingerprint,
         "rules_fingerprint": rules.fingerprint,
+        **({"rechecked_from": str(request.rechecked_from)} if request.rechecked_from else {}),
     }
 
 
@@ -312,9 +331,9 @@ def _role_layer(catalog: Catalog, role: str) -> Layer | None:
 
 _STORE_SQL = (
     "INSERT INTO check_record (created_by, source, project_name, project_number, parcel_label, land_use_code,"
-    " verdict, area_model, parcel_area_m2, geom, data_versions, result, job_id)"
+    " verdict, area_model, parcel_area_m2, geom, data_versions, result, job_id, method, request, rechecked_from)"
     " VALUES (:by, :src, :pname, :pnum, :label, :lu, :verdict, :model, :area,"
-    " ST_GeomFromEWKB(decode(:wkb, 'hex')), :versions, :result, :job)"
+    " ST_GeomFromEWKB(decode(:wkb, 'hex')), :versions, :result, :job, :method, :request, :rechecked_from)"
     " RETURNING id, created_at"
 )
 # the check and its audit entry in one statement: one round trip, and never one without the other
@@ -331,7 +350,28 @@ def _audit_params(request: CheckRequest, result: dict[str, Any]) -> dict[str, An
     if request.actor is None:
         return {}
     details = {"verdict": result["verdict"], "source": request.source, "project_number": request.project_number}
+    if request.rechecked_from:
+        details["rechecked_from"] = str(request.rechecked_from)
+        return entry_params(AuditEntry(request.actor, "check.recheck", details=details))
     return entry_params(AuditEntry(request.actor, "check.create", details=details))
+
+
+def recorded_request(request: CheckRequest) -> dict[str, Any]:
+    """What a replay needs besides the stored document: the parcel exactly as sent and the request's options
+    (``layers`` null: the catalogue's check layers of the day)."""
+    parcel = request.parcel
+    return {
+        "parcel": parcel.sent,
+        "layers": list(request.layers) if request.layers else None,
+        "land_use": request.land_use_code,
+        "land_use_source": request.land_use_source,
+        "buffer_m": request.buffer_m,
+        "area_model": request.area_model,
+        "project_name": request.project_name,
+        "project_number": request.project_number,
+        "label": parcel.label,
+        "properties": parcel.properties,
+    }
 
 
 def store_check(conn: Connection, request: CheckRequest, result: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +392,9 @@ def store_check(conn: Connection, request: CheckRequest, result: dict[str, Any])
             "versions": json.dumps(result["data_versions"]),
             "result": document_json(result),
             "job": request.job_id,
+            "method": result["overlay_method"],
+            "request": document_json(recorded_request(request)),
+            "rechecked_from": request.rechecked_from,
         },
     ).one()
     return _document(row.id, row.created_at, request.created_by, request.source, result)
@@ -370,6 +413,7 @@ def run_check(
     versions are never changed once written, so a concurrent re-import cannot mix data into the check (no
     REPEATABLE READ needed).
     """
+    ensure_running_snapshot(engine, catalog, rules)  # once per process: the files an old check's replay loads
     with engine.begin() as conn:
         result = compute_check(conn, catalog, rules, settings, request)
         return store_check(conn, request, result)
@@ -416,7 +460,8 @@ def list_checks(engine: Engine, filters: CheckFilter) -> dict[str, Any]:
         total, found = fetch_page(
             conn,
             columns="id, created_at, created_by, source, project_name, project_number, parcel_label,"
-            " land_use_code, verdict, area_model, parcel_area_m2, data_versions",
+            " land_use_code, verdict, area_model, parcel_area_m2, data_versions, rechecked_from, method,"
+            " request IS NOT NULL AS replayable",
             table="check_record",
             where=where,
             params=params,
@@ -427,8 +472,9 @@ def list_checks(engine: Engine, filters: CheckFilter) -> dict[str, Any]:
     rows = [row._mapping for row in found]
     items = [
         {
-            **{k: v for k, v in r.items() if k not in ("id", "created_at", "parcel_area_m2")},
+            **{k: v for k, v in r.items() if k not in ("id", "created_at", "parcel_area_m2", "rechecked_from")},
             "id": str(r["id"]),
+            "rechecked_from": str(r["rechecked_from"]) if r["rechecked_from"] else None,
             "created_at": r["created_at"].isoformat(),
             "parcel_area": area_figures(r["parcel_area_m2"]),
         }

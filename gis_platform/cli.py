@@ -11,6 +11,7 @@ import typer
 
 from .cli_admin import audit_app, demo_accounts, key_app, user_app
 from .cli_check import check_command
+from .cli_replay import recheck_command, replay_command
 from .errors import PlatformError
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -24,6 +25,8 @@ app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
 demo_app.command("accounts")(demo_accounts)
 app.command("check")(check_command)
+app.command("replay")(replay_command)
+app.command("recheck")(recheck_command)
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 

@@ -19,6 +19,7 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalise_url(settings.database_url).replace("%", "%%"))
+    config.attributes["layers_dir"] = settings.layers_dir  # migration 0010 snapshots the catalogue and rules there
     return config
 
 

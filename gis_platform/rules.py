@@ -66,6 +66,7 @@ __all__ = [
     "clear_rules_cache",
     "evaluate",
     "load_rules",
+    "rules_fingerprint",
     "worst_level",
 ]
 
@@ -396,10 +397,15 @@ def _parse(path: Path, catalog: Catalog) -> RuleSet:
         rules=tuple(rules),
         minor_area=top.minor_area,
         path=path,
-        fingerprint=hashlib.sha256(data).hexdigest(),
+        fingerprint=rules_fingerprint(data),
         catalog_fingerprint=catalog.fingerprint,
         source=top.source,
     )
+
+
+def rules_fingerprint(data: bytes) -> str:
+    """:attr:`RuleSet.fingerprint` of the bytes of ``rules.yaml`` (check replays key rule snapshots by it)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @functools.lru_cache(maxsize=8)

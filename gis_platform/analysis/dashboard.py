@@ -56,9 +56,7 @@ AREA_UNITS: Final[dict[str, tuple[str, Callable[[float], float], int]]] = {
 
 # every geometry below is in the survey plane (feature.geom_plane); areas are measured on the ellipsoid
 _TOWNSHIPS = "townships AS (SELECT id, geom_plane AS geom FROM feature WHERE version_id = :xzq)"
-_PIECE = (
-    "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.geom ELSE ST_Intersection({f}.geom, {t}.geom) END"
-)
+_PIECE = "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.geom ELSE ST_Intersection({f}.geom, {t}.geom) END"
 _PIECE_M2 = (
     "CASE WHEN ST_CoveredBy({f}.geom, {t}.geom) THEN {f}.area_m2"
     " ELSE ST_Area(ST_Transform(ST_Intersection({f}.geom, {t}.geom), 4490)::geography) END"
@@ -112,16 +110,17 @@ WHERE p.dlbm = ANY(:construction)
 GROUP BY d.township_id
 """
 
+# a recheck (rechecked_from set) re-runs a check already counted: left out of the statistics
 CHECKS_BY_MONTH_SQL = """
 SELECT to_char(created_at AT TIME ZONE :tz, 'YYYY-MM') AS month, verdict, count(*)
-FROM check_record GROUP BY 1, 2 ORDER BY 1, 2
+FROM check_record WHERE rechecked_from IS NULL GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 CHECKS_BY_TOWNSHIP_SQL = """
 WITH townships AS (SELECT id, geom FROM feature WHERE version_id = :xzq)
 SELECT (SELECT t.id FROM townships t WHERE ST_Intersects(t.geom, ST_PointOnSurface(c.geom)) ORDER BY t.id LIMIT 1),
        count(*)
-FROM check_record c GROUP BY 1
+FROM check_record c WHERE c.rechecked_from IS NULL GROUP BY 1
 """
 
 # ---- definitions: code → (name_zh, name_en, unit, definition_zh, definition_en) ----

@@ -162,6 +162,8 @@ export const urls = {
   checkUpload: '/api/v1/checks/upload',
   checkInspect: '/api/v1/checks/inspect',
   check: (id) => `/api/v1/checks/${encodeURIComponent(id)}`,
+  checkReplay: (id) => `/api/v1/checks/${encodeURIComponent(id)}/replay`,
+  checkRecheck: (id) => `/api/v1/checks/${encodeURIComponent(id)}/recheck`,
   reportHtml: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.html`,
   reportPdf: (id) => `/api/v1/checks/${encodeURIComponent(id)}/report.pdf`,
   jobs: '/api/v1/jobs',

@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = [
   'api_key.revoke',
   'audit.export',
   'check.create',
+  'check.replay',
+  'check.recheck',
   'batch.submit',
   'conflicts.submit',
   'layer.import',

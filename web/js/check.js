@@ -2,6 +2,7 @@
 // show the result; API errors are shown in plain words next to the input that caused them. An uploaded file is
 // inspected first (inspect.js): the user sees its parcels and picks the fields their use and name come from.
 import { api, ApiError, NetworkError, urls } from './api.js';
+import { can } from './auth.js';
 import { checkGeometryArea } from './measure.js';
 import { $, $$, clearFieldErrors, debounce, html, setHtml, showFieldError } from './dom.js';
 import { CoordinateError, parseCoordinates } from './coords.js';
@@ -9,6 +10,7 @@ import { createCheckOverlay, renderCheck } from './checkresult.js';
 import { createFileInspector, explainUploadError } from './inspect.js';
 import { onLangChange, pick, t } from './i18n.js';
 import { setMode } from './mode.js';
+import { createReplayRunner, handleReplayClick, outcomeBlock, replayButtons } from './replay.js';
 
 const GEOMETRY_ERRORS = new Set(['invalid_parcel', 'crs_error', 'geometry_error', 'input_file_error', 'unsupported_format', 'unsafe_archive', 'encoding_undetermined', 'land_use_unmapped', 'field_not_found']);
 const LAND_USE_CODE = /^\d{2}(\d{2}){0,2}$/;
@@ -134,18 +136,41 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
     return err.message || String(err);
   }
 
-  function show(check, siblings = []) {
-    shown = { check, siblings };
+  // 复核 / 重新核验 of the check shown; a recheck's new check is one click away
+  const runner = createReplayRunner({ onChange: drawOutcome, onRechecked: (answer) => onChecked?.(answer.check) });
+  function drawOutcome(id) {
+    if (!shown || shown.check.id !== id) return;
+    const slot = $('.replay-slot', resultBox);
+    if (slot) setHtml(slot, outcomeBlock(id, runner.get(id)));
+    for (const b of $$('[data-replay], [data-recheck]', resultBox)) b.disabled = runner.get(id)?.status === 'running';
+  }
+  function draw() {
+    const { check, siblings } = shown;
     renderCheck(resultBox, check, config, {
       siblings,
       onSibling: (i) => show(siblings[i], siblings),
+      actions: replayButtons(check.id, { canRecheck: can('checks:run') }),
     });
+    drawOutcome(check.id);
+  }
+  async function open(id) {
+    const check = await api.get(urls.check(id));
+    show(check);
+    return check;
+  }
+
+  function show(check, siblings = []) {
+    shown = { check, siblings };
+    draw();
     overlay.show(check);
     if (drawn) drawn.remove();
     drawn = null;
     describeDrawn();
   }
 
+  resultBox.addEventListener('click', (e) => {
+    handleReplayClick(e, runner, (id) => open(id).catch((err) => window.alert(err.message)));
+  });
   resultBox.addEventListener('change', (e) => {
     const code = e.target.dataset.showOverlap;
     if (code) overlay.toggle(code, e.target.checked);
@@ -219,18 +244,14 @@ export function createCheckPanel(map, config, renderer, panel, { onChecked } = {
   onLangChange(() => {
     describeDrawn();
     describeFile();
-    if (shown) renderCheck(resultBox, shown.check, config, { siblings: shown.siblings, onSibling: (i) => show(shown.siblings[i], shown.siblings) });
+    if (shown) draw();
   });
   selectMode('draw');
   describeDrawn();
 
   return {
     show,
-    async open(id) {
-      const check = await api.get(urls.check(id));
-      show(check);
-      return check;
-    },
+    open,
     clearMap: () => overlay.clear(),
   };
 }

@@ -105,7 +105,8 @@ function landUseText(lu) {
   return html`${lu.code} ${pick(lu)}${from ? html`<br><span class="small muted" data-use-source="${source.from}">${from}</span>` : ''}`;
 }
 
-export function renderCheck(container, check, config, { siblings = [], onSibling } = {}) {
+/** `actions`: the 复核 / 重新核验 buttons (check.js); their outcome is drawn into `.replay-slot`. */
+export function renderCheck(container, check, config, { siblings = [], onSibling, actions = '' } = {}) {
   const p = check.parcel;
   const project = check.project || {};
   const lu = check.land_use;
@@ -126,6 +127,10 @@ export function renderCheck(container, check, config, { siblings = [], onSibling
         <a href="${urls.reportPdf(check.id)}" target="_blank" rel="noopener" data-report="pdf">${t('check.reportPdf')}</a>
       </p>
       ${check.verdict === USE_REQUIRED ? html`<p class="notice small use-required-notice" data-use-required>${t('check.useRequiredNotice')}</p>` : ''}
+      ${actions ? html`<p class="check-actions">${actions}</p>` : ''}
+      ${check.rechecked_from ? html`<p class="small recheck-of">${t('replay.recheckOf')}
+        <button type="button" class="link" data-open-check="${check.rechecked_from}"><code>${check.rechecked_from}</code></button></p>` : ''}
+      <div class="replay-slot" aria-live="polite"></div>
       <dl class="facts">
         ${p.label && project.name ? html`<dt>${t('check.parcelName')}</dt><dd data-parcel-label>${p.label}</dd>` : ''}
         <dt>${t('check.parcelArea')}</dt><dd data-area="parcel">${areaText(p.area)}</dd>
