@@ -155,7 +155,7 @@ def _branch_sql(i: int, relation: str) -> str:
             head.format(ids="x.ids", geom="x.g")
             + " CROSS JOIN LATERAL (SELECT array_agg(y.rid ORDER BY y.rid) AS ids, ST_Union(y.ig) AS g FROM ("
             f"   SELECT coalesce(r.properties->>:fid_{i}, r.id::text) AS rid, ST_CollectionExtract({clip}, 3) AS ig"
-            f"   {near}) y WHERE {substantive('y.ig')}) x WHERE x.g IS NOT NULL"
+            f"   {near} OFFSET 0) y WHERE {substantive('y.ig')}) x WHERE x.g IS NOT NULL"
         )
     outside = "CASE WHEN x.u IS NULL THEN p.geom ELSE ST_CollectionExtract(ST_Difference(p.geom, x.u), 3) END"
     return (
@@ -178,7 +178,7 @@ plan AS MATERIALIZED (
     WHERE f.version_id = :v_plan AND ST_Dimension(f.geom_plane) = 2
 ),
 hit AS MATERIALIZED (
-    SELECT row_number() OVER () AS hid, h.* FROM ({{branches}}) h WHERE {substantive("h.geom")}
+    SELECT row_number() OVER () AS hid, h.* FROM ({{branches}} OFFSET 0) h WHERE {substantive("h.geom")}
 ),
 split AS MATERIALIZED (
     SELECT h.hid, t.code, t.name, t.g AS geom FROM hit h
@@ -186,20 +186,21 @@ split AS MATERIALIZED (
         SELECT tf.properties->>:town_fid AS code, tf.properties->>:town_name AS name,
                ST_CollectionExtract(CASE WHEN ST_CoveredBy(h.geom, tf.geom_plane) THEN h.geom
                                          ELSE ST_Intersection(h.geom, tf.geom_plane) END, 3) AS g
-        FROM feature tf WHERE tf.version_id = :v_town AND ST_Intersects(h.geom, tf.geom_plane)
+        FROM feature tf WHERE tf.version_id = :v_town AND ST_Intersects(h.geom, tf.geom_plane) OFFSET 0
     ) t WHERE {substantive("t.g")}
 ),
-rest AS (
+rest AS MATERIALIZED (
     SELECT h.hid, NULL::text AS code, NULL::text AS name,
            CASE WHEN s.u IS NULL THEN h.geom ELSE ST_CollectionExtract(ST_Difference(h.geom, s.u), 3) END AS geom
     FROM hit h LEFT JOIN (SELECT hid, ST_Union(geom) AS u FROM split GROUP BY hid) s ON s.hid = h.hid
     WHERE s.u IS NULL OR NOT ST_CoveredBy(h.geom, s.u)
 ),
-piece AS (
-    SELECT h.*, p.code, p.name, p.rest, p.geom AS pgeom, ST_Transform(p.geom, 4490) AS lgeom,
-           ST_Area(ST_Transform(p.geom, 4490)::geography) AS area
-    FROM (SELECT *, false AS rest FROM split UNION ALL SELECT *, true AS rest FROM rest) p JOIN hit h ON h.hid = p.hid
-    WHERE {substantive("p.geom")}
+piece AS MATERIALIZED (
+    SELECT h.*, p.code, p.name, p.rest, p.geom AS pgeom, p.lgeom, ST_Area(p.lgeom::geography) AS area
+    FROM (SELECT u.*, ST_Transform(u.geom, 4490) AS lgeom
+          FROM (SELECT *, false AS rest FROM split UNION ALL SELECT *, true AS rest FROM rest) u
+          WHERE {substantive("u.geom")} OFFSET 0) p
+    JOIN hit h ON h.hid = p.hid
 ),
 kept AS (
     SELECT *, sum(area) OVER (PARTITION BY hid) AS hit_area

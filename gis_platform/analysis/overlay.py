@@ -89,6 +89,9 @@ def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
     """One layer's overlay as a JSON scalar subquery; ``p`` (the parcel in the plane, ``g``, and in EPSG:4490,
     ``gl``) and ``pa`` (its area) are CTEs of the enclosing statement.
 
+    ``OFFSET 0`` keeps PostgreSQL from pulling a subquery up into its caller, which would copy an expression
+    (an intersection, a reprojection) into every place its column is read and compute it that many times.
+
     Every piece is cut in the survey plane: a feature wholly inside the parcel is taken whole (with its stored
     area), the parcel wholly inside a feature is the parcel (with its area), anything else is
     ``ST_Intersection(feature, parcel)``, dropped when it is only noise (:func:`substantive`), reprojected to
@@ -125,12 +128,13 @@ def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
         SELECT h.id, h.source_fid, h.properties, k.how, h.farea, h.fgl,
                CASE k.how WHEN 1 THEN h.fg WHEN 2 THEN p.g ELSE c.ig END AS ig
         FROM hit{i} h, p,
-            LATERAL (SELECT CASE WHEN h.how = 0 THEN ST_CollectionExtract(ST_Intersection(h.fg, p.g), 3) END AS ig) c,
+            LATERAL (SELECT CASE WHEN h.how = 0 THEN ST_CollectionExtract(ST_Intersection(h.fg, p.g), 3) END AS ig
+                     OFFSET 0) c,
             LATERAL (SELECT CASE WHEN h.how > 0 THEN h.how
                                  WHEN NOT {substantive("c.ig")} THEN -1
                                  WHEN p.area - ST_Area(c.ig) <= {NOISE_PARAM} * p.perimeter THEN 2
                                  WHEN ST_Area(h.fg) - ST_Area(c.ig) <= {NOISE_PARAM} * ST_Perimeter(h.fg) THEN 1
-                                 ELSE 0 END AS how) k
+                                 ELSE 0 END AS how OFFSET 0) k
         WHERE k.how >= 0
     ),
     meas{i} AS MATERIALIZED (
@@ -138,7 +142,7 @@ def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
                CASE x.how WHEN 1 THEN {feature_area} WHEN 2 THEN pa.a ELSE {area.measure("ig", "igl")} END AS a
         FROM (SELECT pos{i}.*,
                      CASE how WHEN 1 THEN fgl WHEN 2 THEN p.gl ELSE ST_Transform(ig, {STORAGE_SRID}) END AS igl
-              FROM pos{i}, p) x, pa
+              FROM pos{i}, p OFFSET 0) x, pa
     )
     SELECT json_build_object(
         'features', (SELECT coalesce(json_agg(json_build_object(
