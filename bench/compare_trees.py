@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import time
@@ -45,6 +46,10 @@ from bench.common import (
     run_measured,
 )
 
+#: Databases of this run (named by process, so two runs on one server never drop each other's).
+THIS_DB = f"gis_cmp_this_{os.getpid()}"
+BASE_DB = f"gis_cmp_base_{os.getpid()}"
+
 
 @dataclass
 class Tree:
@@ -61,6 +66,12 @@ class Tree:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "GIS_DATABASE_URL": self.url}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _admin_sql(server_url: str, *statements: str) -> None:
@@ -154,8 +165,13 @@ def _ratios(rounds: list[dict[str, dict[str, float]]], metric: str) -> dict[str,
 def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
     ensure_scale_county(args.dir)
     trees = [
-        Tree("this", REPO_ROOT, _fresh_database(server_url, "gis_cmp_this"), port=args.port),
-        Tree("base", args.base.resolve(), _fresh_database(server_url, "gis_cmp_base"), port=args.port + 1),
+        Tree("this", REPO_ROOT, _fresh_database(server_url, THIS_DB), port=args.port or _free_port()),
+        Tree(
+            "base",
+            args.base.resolve(),
+            _fresh_database(server_url, BASE_DB),
+            port=args.port + 1 if args.port else _free_port(),
+        ),
     ]
     loads = {}
     for tree in trees:
@@ -165,9 +181,9 @@ def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
         )
         tree.headers = bench_api_key(tree.url, f"compare {tree.name}")
     # the migration on the benchmark county: this tree's db upgrade on a copy of the other tree's database
-    copy = _fresh_database(server_url, "gis_cmp_migrate", template="gis_cmp_base")
+    copy = _fresh_database(server_url, f"gis_cmp_migrate_{os.getpid()}", template=BASE_DB)
     migration = run_measured([trees[0].cli, "db", "upgrade"], env={**os.environ, "GIS_DATABASE_URL": copy})
-    _drop(server_url, "gis_cmp_migrate")
+    _drop(server_url, f"gis_cmp_migrate_{os.getpid()}")
 
     conn = psycopg2.connect(trees[0].url)
     with conn.cursor() as cur:
@@ -227,8 +243,8 @@ def compare_import(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
     entry = next(layer for layer in manifest["layers"] if layer["code"] == "YJJBNT")
     shp = args.dir / entry["file"]
     trees = [
-        Tree("this", REPO_ROOT, _fresh_database(server_url, "gis_cmp_this")),
-        Tree("base", args.base.resolve(), _fresh_database(server_url, "gis_cmp_base")),
+        Tree("this", REPO_ROOT, _fresh_database(server_url, THIS_DB)),
+        Tree("base", args.base.resolve(), _fresh_database(server_url, BASE_DB)),
     ]
     for tree in trees:
         run_measured([tree.cli, "db", "upgrade"], env=tree.env())
@@ -274,14 +290,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--port", type=int, default=18775)
+    parser.add_argument("--port", type=int, default=0, help="first of two ports (default: two free ones)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     server_url = os.environ.get("GIS_BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432")
     try:
         result = compare_checks(args, server_url) if args.what == "checks" else compare_import(args, server_url)
     finally:
-        for name in ("gis_cmp_this", "gis_cmp_base"):
+        for name in (THIS_DB, BASE_DB):
             _drop(server_url, name)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / f"compare_{args.what}.json"
