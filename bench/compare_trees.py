@@ -130,6 +130,52 @@ def _stop(tree: Tree) -> None:
         tree.server = None
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for child, parent in zip(out[::2], out[1::2], strict=True):
+        children.setdefault(int(parent), []).append(int(child))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def _process_cpu(pids: list[int]) -> dict[int, float]:
+    cpu = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+    return cpu
+
+
+def _cpu_snapshot(tree: Tree) -> dict[int, float]:
+    """CPU seconds so far of the tree's server processes and of its database's backends."""
+    assert tree.server is not None
+    conn = psycopg2.connect(tree.url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [int(r[0]) for r in cur.fetchall()]
+    finally:
+        conn.close()
+    return _process_cpu(_descendants(tree.server.pid) + backends)
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def _alternating_http(trees: list[Tree], bodies: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Each body checked by every tree in turn, one keep-alive client per tree; milliseconds per tree."""
     clients = {
@@ -203,11 +249,15 @@ def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
             bench_http(tree.port, bodies[:30], tree.headers)  # warm both workers
         for k in range(args.rounds):
             order = trees if k % 2 == 0 else trees[::-1]
+            cpu_before = {tree.name: _cpu_snapshot(tree) for tree in order}
             times = _alternating_http(order, bodies)  # request by request: load changes hit both alike
+            cpu = {tree.name: _cpu_used(cpu_before[tree.name], _cpu_snapshot(tree)) for tree in order}
             figures: dict[str, dict[str, float]] = {
                 tree.name: {
                     "http_p50_ms": round(percentile(times[tree.name], 0.5), 2),
                     "http_p95_ms": round(percentile(times[tree.name], 0.95), 2),
+                    # CPU of the server and its database backends per check: what contention does not change
+                    "cpu_ms_per_check": round(cpu[tree.name] * 1000 / len(bodies), 2),
                 }
                 for tree in order
             }
@@ -215,15 +265,22 @@ def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
                 throughput = bench_throughput(tree.port, bodies, args.clients, args.seconds, tree.headers)
                 figures[tree.name]["checks_per_s"] = throughput["checks_per_s"]
             for tree in order:
-                batch = bench_batch(tree.port, parcels, args.batch, tree.headers) if args.batch else {"seconds": 0}
+                if not args.batch:
+                    break
+                before = _cpu_snapshot(tree)
+                batch = bench_batch(tree.port, parcels, args.batch, tree.headers)
                 figures[tree.name]["batch_s"] = batch["seconds"]
+                figures[tree.name]["batch_cpu_ms_per_parcel"] = round(
+                    _cpu_used(before, _cpu_snapshot(tree)) * 1000 / args.batch, 2
+                )
             for tree in order:
                 print(f"round {k + 1} {tree.name}: {figures[tree.name]}", flush=True)
             rounds.append(figures)
     finally:
         for tree in trees:
             _stop(tree)
-    metrics = ("http_p50_ms", "http_p95_ms", "checks_per_s") + (("batch_s",) if args.batch else ())
+    metrics: tuple[str, ...] = ("http_p50_ms", "http_p95_ms", "cpu_ms_per_check", "checks_per_s")
+    metrics += ("batch_s", "batch_cpu_ms_per_parcel") if args.batch else ()
     return {
         "benchmark": "checks, this tree vs base tree, interleaved rounds",
         "base": str(args.base),
