@@ -94,6 +94,12 @@ class ResolvedCRS:
     source: str
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def identity(self) -> int | pyproj.CRS:
+        """The EPSG code when there is one, else the CRS: a transformer is found by it without pyproj's
+        ``to_epsg()`` search (~0.1 ms a call, a fifth of preparing a parcel)."""
+        return self.epsg if self.epsg is not None else self.crs
+
 
 # ----------------------------------------------------------------------------------------------
 # Recognising CGCS2000 CRSs

@@ -89,7 +89,8 @@ class SurveyPlane:
             return np.asarray(
                 shapely.transform(geometries, lambda xy: np.column_stack([xy[:, 0] - shift, xy[:, 1]])), dtype=object
             )
-        transformer = _transformer(_crs_key(source.crs), self.epsg)
+        identity = source.identity
+        transformer = _transformer(identity if isinstance(identity, int) else _crs_key(identity), self.epsg)
 
         def project(xy: np.ndarray) -> np.ndarray:
             x, y = transformer.transform(xy[:, 0], xy[:, 1])

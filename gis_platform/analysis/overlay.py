@@ -133,7 +133,8 @@ def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
             LATERAL (SELECT CASE WHEN h.how > 0 THEN h.how
                                  WHEN NOT {substantive("c.ig")} THEN -1
                                  WHEN p.area - ST_Area(c.ig) <= {NOISE_PARAM} * p.perimeter THEN 2
-                                 WHEN ST_Area(h.fg) - ST_Area(c.ig) <= {NOISE_PARAM} * ST_Perimeter(h.fg) THEN 1
+                                 WHEN h.fg @ p.box
+                                      AND ST_Area(h.fg) - ST_Area(c.ig) <= {NOISE_PARAM} * ST_Perimeter(h.fg) THEN 1
                                  ELSE 0 END AS how OFFSET 0) k
         WHERE k.how >= 0
     ),
@@ -239,7 +240,8 @@ def _overlay_statement(
     codes = ", ".join(f":c{i}" for i in range(len(layers)))
     pairs = ", ".join(f"(:c{i}, :v{i})" for i in range(len(layers)))
     sql = (
-        f"WITH p AS (SELECT g, ST_Transform(g, {STORAGE_SRID}) AS gl, ST_Area(g) AS area, ST_Perimeter(g) AS perimeter"
+        f"WITH p AS (SELECT g, ST_Transform(g, {STORAGE_SRID}) AS gl, ST_Area(g) AS area, ST_Perimeter(g) AS perimeter,"
+        " ST_Expand(g, 1) AS box"  # a feature outside this box is not the parcel's piece whole (no O(n) test)
         " FROM (SELECT ST_GeomFromEWKB(decode(:wkb, 'hex')) AS g) x),\n"
         f"pa AS (SELECT {area.measure('g', 'gl')} AS a FROM p)\n"
         f"SELECT json_build_object({', '.join(parts)})::text, cv.* FROM p, ("

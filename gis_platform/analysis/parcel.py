@@ -167,7 +167,7 @@ def prepare_parcel(
         raise ParcelError(f"{where}: non-finite coordinates (NaN or infinity)")
     bounds = tuple(float(v) for v in geometry.bounds)
     resolved = resolve_crs(crs, bounds, allow_prefix_inference=allow_prefix_inference)  # type: ignore[arg-type]
-    transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
+    transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.identity)
     source = np.array([geometry], dtype=object)
     stored, reason = _repair(to_storage(source, transformer)[0], where)
     in_plane, plane_reason = _repair(plane.to_plane(source, resolved)[0], where)

@@ -269,7 +269,7 @@ def import_file(
     with opened_dataset(path, settings) as dataset:
         source = open_source(dataset, source_name=path.name, layer_name=source_layer or layer.code)
         resolved = resolve_source_crs(source, crs)
-        transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.crs)
+        transformer = None if resolved.epsg in (STORAGE_EPSG, 4326) else transformer_to_storage(resolved.identity)
         report = ImportReport(
             layer=layer.code,
             source_name=source.source_name,
