@@ -89,6 +89,11 @@ def _fresh_database(server_url: str, name: str, template: str | None = None) -> 
     return f"{server_url}/{name}"
 
 
+#: Database names of this run: the server is shared, and another engineer's comparison must not drop ours.
+RUN = os.getpid()
+THIS_DB, BASE_DB, MIGRATE_DB = f"gis_cmp_this_{RUN}", f"gis_cmp_base_{RUN}", f"gis_cmp_migrate_{RUN}"
+
+
 def _drop(server_url: str, name: str) -> None:
     _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -134,8 +139,8 @@ def _ratios(rounds: list[dict[str, dict[str, float]]], metric: str) -> dict[str,
 def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
     ensure_scale_county(args.dir)
     trees = [
-        Tree("this", REPO_ROOT, _fresh_database(server_url, "gis_cmp_this"), port=args.port),
-        Tree("base", args.base.resolve(), _fresh_database(server_url, "gis_cmp_base"), port=args.port + 1),
+        Tree("this", REPO_ROOT, _fresh_database(server_url, THIS_DB), port=args.port),
+        Tree("base", args.base.resolve(), _fresh_database(server_url, BASE_DB), port=args.port + 1),
     ]
     loads = {}
     for tree in trees:
@@ -145,9 +150,9 @@ def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
         )
         tree.headers = bench_api_key(tree.url, f"compare {tree.name}")
     # the migration on the benchmark county: this tree's db upgrade on a copy of the other tree's database
-    copy = _fresh_database(server_url, "gis_cmp_migrate", template="gis_cmp_base")
+    copy = _fresh_database(server_url, MIGRATE_DB, template=BASE_DB)
     migration = run_measured([trees[0].cli, "db", "upgrade"], env={**os.environ, "GIS_DATABASE_URL": copy})
-    _drop(server_url, "gis_cmp_migrate")
+    _drop(server_url, MIGRATE_DB)
 
     conn = psycopg2.connect(trees[0].url)
     with conn.cursor() as cur:
@@ -203,8 +208,8 @@ def compare_import(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
     entry = next(layer for layer in manifest["layers"] if layer["code"] == "YJJBNT")
     shp = args.dir / entry["file"]
     trees = [
-        Tree("this", REPO_ROOT, _fresh_database(server_url, "gis_cmp_this")),
-        Tree("base", args.base.resolve(), _fresh_database(server_url, "gis_cmp_base")),
+        Tree("this", REPO_ROOT, _fresh_database(server_url, THIS_DB)),
+        Tree("base", args.base.resolve(), _fresh_database(server_url, BASE_DB)),
     ]
     for tree in trees:
         run_measured([tree.cli, "db", "upgrade"], env=tree.env())
@@ -257,7 +262,7 @@ def main() -> None:
     try:
         result = compare_checks(args, server_url) if args.what == "checks" else compare_import(args, server_url)
     finally:
-        for name in ("gis_cmp_this", "gis_cmp_base"):
+        for name in (THIS_DB, BASE_DB):
             _drop(server_url, name)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / f"compare_{args.what}.json"
