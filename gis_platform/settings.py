@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     check_time_budget_s: float = Field(
         default=30.0, gt=0, description="time one check request may take (its SQL cancelled past it)"
     )
+    upload_time_budget_s: float = Field(
+        default=300.0, gt=0, description="time the checks of one uploaded file may take together (then: batch)"
+    )
     # The sandbox: uploaded files are read in warm worker processes with limits (gis_platform/sandbox.py)
     sandbox_workers: int = Field(default=2, ge=1, le=32, description="warm sandbox workers per server process")
     sandbox_cpu_s: float = Field(default=20.0, gt=0, description="CPU seconds to read one uploaded file")
