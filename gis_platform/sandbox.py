@@ -48,7 +48,7 @@ from .sandbox_process import WorkerProcess, cause_of_death, process_directory
 if TYPE_CHECKING:
     from .settings import Settings
 
-__all__ = ["Limits", "SandboxPool", "close_pools", "shared_pool"]
+__all__ = ["Limits", "SandboxPool", "close_pools", "shared_pool", "without_secrets"]
 
 log = logging.getLogger("gis_platform.sandbox")
 
@@ -285,6 +285,12 @@ def _scrub(value: Any, workspace: Path) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub(v, workspace) for v in value]
     return value
+
+
+def without_secrets(settings: Settings) -> Settings:
+    """``settings`` for a job that reads a file and needs no database: without the database URL (and its password),
+    which a worker a file subverted would otherwise hold."""
+    return settings.model_copy(update={"database_url": ""})
 
 
 def default_root(settings: Settings) -> Path:

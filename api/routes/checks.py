@@ -18,7 +18,7 @@ from gis_platform.budget import time_budget
 from gis_platform.catalog import Catalog
 from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest, get_check, list_checks, run_check
 from gis_platform.errors import ParcelError
-from gis_platform.sandbox import Limits, SandboxPool
+from gis_platform.sandbox import Limits, SandboxPool, without_secrets
 from gis_platform.settings import Settings
 
 from ..deps import CatalogDep, EngineDep, ParcelFieldsDep, RulesDep, SandboxDep, SettingsDep
@@ -108,7 +108,7 @@ async def _read_upload(
             pool,
             read_parcel_file,
             path,
-            settings,
+            without_secrets(settings),
             catalog.survey_plane,
             crs=crs,
             limits=Limits.for_uploads(settings),

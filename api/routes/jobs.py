@@ -28,7 +28,7 @@ from gis_platform.analysis.conflicts import (
 from gis_platform.audit import AuditEntry, record_now
 from gis_platform.errors import ParcelError
 from gis_platform.jobs import get_job, list_jobs
-from gis_platform.sandbox import Limits
+from gis_platform.sandbox import Limits, without_secrets
 
 from ..deps import CatalogDep, EngineDep, RulesDep, SandboxDep, SettingsDep
 from ..schemas import EXAMPLE_PARCEL, MAX_OFFSET
@@ -202,7 +202,7 @@ async def submit_batch(
                 pool,
                 read_batch_file,
                 path,
-                settings,
+                without_secrets(settings),
                 crs=crs,
                 limits=Limits.for_uploads(settings),
                 workspace=workspace,
