@@ -61,7 +61,9 @@ def process_tree_rss_mib(root: int) -> dict[str, float]:
     children: dict[int, list[tuple[int, int, str]]] = {}
     for pid, ppid, rss, args in rows:
         children.setdefault(int(ppid), []).append((int(pid), int(rss), args))
-    found: dict[str, float] = {}
+    found: dict[str, float] = {
+        f"{pid} server process": round(int(rss) / 1024, 1) for pid, _ppid, rss, _args in rows if int(pid) == root
+    }
     stack = [root]
     while stack:
         for pid, rss, args in children.get(stack.pop(), []):
