@@ -167,7 +167,7 @@ class SandboxPool:
                 self._release(worker, healthy)
         finally:
             self._admitted.release()
-        return _outcome(reply, workspace, label)
+        return _outcome(reply, workspace, label, limits)
 
     def close(self) -> None:
         self.closed = True
@@ -256,7 +256,7 @@ def _busy() -> errors.SandboxBusyError:
     )
 
 
-def _outcome(reply: tuple[Any, ...], workspace: Path, name: str) -> Any:
+def _outcome(reply: tuple[Any, ...], workspace: Path, name: str, limits: Limits) -> Any:
     kind = reply[0]
     if kind == "ok":
         return reply[1]
@@ -268,10 +268,8 @@ def _outcome(reply: tuple[Any, ...], workspace: Path, name: str) -> Any:
         error = cls.__new__(cls)
         errors.PlatformError.__init__(error, _scrub(message, workspace), **_scrub(details, workspace))
         raise error
-    if kind == "memory":
-        raise errors.ProcessingLimitError(
-            f"{name}: 读取文件内存不足，已终止 / reading the file ran out of memory and was stopped", limit="memory"
-        )
+    if kind == "memory":  # an allocation refused by the RLIMIT_AS backstop before the watchdog saw the RSS
+        raise limit_error("memory", limits, name)
     log.error("sandbox job %s failed: %s\n%s", name, reply[1], reply[2])
     raise errors.InputFileError(f"{name}: 文件无法读取 / the file could not be read")
 
