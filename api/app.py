@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 import gis_platform
+from gis_platform import budget
 from gis_platform.accounts import Authenticator
 from gis_platform.catalog import Catalog, load_catalog
 from gis_platform.config_snapshots import ensure_running_snapshot
@@ -23,6 +24,7 @@ from gis_platform.db import is_database_unavailable, libpq_dsn, make_engine
 from gis_platform.jobs import start_job_runner
 from gis_platform.parcel_fields import load_parcel_fields
 from gis_platform.rules import RuleSet, load_rules
+from gis_platform.sandbox import shared_pool
 from gis_platform.settings import REPO_ROOT, Settings, load_settings
 
 from . import metrics
@@ -60,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # tool's client inside another) must neither leak its job runner nor close the outer one's engine.
         previous = {name: getattr(app.state, name, None) for name in ("engine", "authenticator", "job_runner")}
         engine = app.state.engine = make_engine(settings)
+        budget.install(engine)  # checks run within a time budget (their statements get what is left of it)
+        # uploaded files are read in this process's warm sandbox workers, started now (gis_platform/sandbox.py)
+        app.state.sandbox = shared_pool(settings)
         metrics.watch_engine(engine)  # pool gauges at /metrics
         authenticator = app.state.authenticator = Authenticator(engine, settings)
         # a revoked credential is forgotten in this worker as soon as any worker, the CLI or SQL commits it

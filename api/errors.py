@@ -27,7 +27,11 @@ STATUS_BY_ERROR: list[tuple[type[errors.PlatformError], int]] = [
     (SnapshotMissingError, 409),
     (errors.ParcelError, 422),
     (errors.UnsafeArchiveError, 422),
+    (errors.FileLimitError, 413),  # more features, vertices or entities than one upload may hold
+    (errors.ProcessingLimitError, 413),  # reading it went past the sandbox's CPU, wall-time or memory limit
     (errors.InputFileError, 422),
+    (errors.SandboxBusyError, 503),
+    (errors.TimeBudgetError, 503),
     (errors.ConfigurationError, 500),
     (errors.DatabaseError, 503),
     (errors.PlatformError, 400),
@@ -99,6 +103,8 @@ def _headers(exc: errors.PlatformError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, accounts.RateLimitExceeded):
         return {"Retry-After": str(exc.details.get("retry_after_s", 60))}
+    if isinstance(exc, errors.SandboxBusyError | errors.TimeBudgetError):
+        return {"Retry-After": str(exc.details.get("retry_after_s", 5))}
     return None
 
 

@@ -46,10 +46,6 @@ from bench.common import (
     run_measured,
 )
 
-#: Databases of this run (named by process, so two runs on one server never drop each other's).
-THIS_DB = f"gis_cmp_this_{os.getpid()}"
-BASE_DB = f"gis_cmp_base_{os.getpid()}"
-
 
 @dataclass
 class Tree:
@@ -99,6 +95,11 @@ def _fresh_database(server_url: str, name: str, template: str | None = None) -> 
             cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         db.close()
     return f"{server_url}/{name}"
+
+
+#: Database names of this run: the server is shared, and another engineer's comparison must not drop ours.
+RUN = os.getpid()
+THIS_DB, BASE_DB, MIGRATE_DB = f"gis_cmp_this_{RUN}", f"gis_cmp_base_{RUN}", f"gis_cmp_migrate_{RUN}"
 
 
 def _drop(server_url: str, name: str) -> None:
@@ -227,9 +228,9 @@ def compare_checks(args: argparse.Namespace, server_url: str) -> dict[str, Any]:
         )
         tree.headers = bench_api_key(tree.url, f"compare {tree.name}")
     # the migration on the benchmark county: this tree's db upgrade on a copy of the other tree's database
-    copy = _fresh_database(server_url, f"gis_cmp_migrate_{os.getpid()}", template=BASE_DB)
+    copy = _fresh_database(server_url, MIGRATE_DB, template=BASE_DB)
     migration = run_measured([trees[0].cli, "db", "upgrade"], env={**os.environ, "GIS_DATABASE_URL": copy})
-    _drop(server_url, f"gis_cmp_migrate_{os.getpid()}")
+    _drop(server_url, MIGRATE_DB)
 
     conn = psycopg2.connect(trees[0].url)
     with conn.cursor() as cur:

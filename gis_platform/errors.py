@@ -99,3 +99,29 @@ class FieldNotFoundError(ParcelError):
     """A field named for the parcels' use or name is not in the file (``details.fields`` lists the file's)."""
 
     code = "field_not_found"
+
+
+class FileLimitError(InputFileError):
+    """A file holds more than a request may take (features, vertices, DXF entities): refused while it is read,
+    before the rest of it is parsed. ``details`` name the limit and, where known, the count."""
+
+    code = "file_too_complex"
+
+
+class ProcessingLimitError(InputFileError):
+    """Reading a file in the sandbox went past its CPU time, wall time or memory limit: the worker process was
+    stopped and its files removed. ``details``: ``limit`` (cpu_time, wall_time or memory) and its value."""
+
+    code = "processing_limit_exceeded"
+
+
+class SandboxBusyError(PlatformError):
+    """Every sandbox worker of this server process is busy and none came free in time: retry shortly."""
+
+    code = "sandbox_busy"
+
+
+class TimeBudgetError(PlatformError):
+    """A request went past its time budget (``details.budget_s``); its transaction was cancelled, nothing stored."""
+
+    code = "time_budget_exceeded"

@@ -31,6 +31,35 @@ class Settings(BaseSettings):
     max_parcel_vertices: int = 20_000
     max_parcels_per_request: int = 1_000
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_parcel_parts: int = Field(
+        default=200, ge=1, description="polygons in one multi-part parcel (the overlay grows with parts × features)"
+    )
+    max_file_vertices: int = Field(
+        default=1_000_000, ge=1, description="vertices in one uploaded parcel or batch file, counted while reading"
+    )
+    max_dxf_entities: int = Field(
+        default=20_000, ge=1, description="entities in an uploaded DXF's model space, counted before it is parsed"
+    )
+    check_time_budget_s: float = Field(
+        default=30.0, gt=0, description="time one check request may take (its SQL cancelled past it)"
+    )
+    upload_time_budget_s: float = Field(
+        default=300.0, gt=0, description="time the checks of one uploaded file may take together (then: batch)"
+    )
+    # The sandbox: uploaded files are read in warm worker processes with limits (gis_platform/sandbox.py)
+    sandbox_workers: int = Field(default=2, ge=1, le=32, description="warm sandbox workers per server process")
+    sandbox_cpu_s: float = Field(default=20.0, gt=0, description="CPU seconds to read one uploaded file")
+    sandbox_wall_s: float = Field(default=30.0, gt=0, description="wall-clock seconds to read one uploaded file")
+    sandbox_memory_mb: int = Field(default=1024, ge=64, description="sandbox worker RSS while reading an upload")
+    sandbox_import_cpu_s: float = Field(default=900.0, gt=0, description="CPU seconds of one import over HTTP")
+    sandbox_import_wall_s: float = Field(default=1800.0, gt=0, description="wall seconds of one import over HTTP")
+    sandbox_import_memory_mb: int = Field(default=3072, ge=64, description="worker RSS during an import over HTTP")
+    sandbox_queue_timeout_s: float = Field(
+        default=30.0, ge=0, description="how long a request waits for a free sandbox worker (then 503)"
+    )
+    sandbox_dir: Path | None = Field(
+        default=None, description="where sandbox workspaces live (default: the system temp dir); swept at start"
+    )
     batch_check_threads: int = Field(default=0, ge=0, le=16, description="threads per batch job (0: the default, 2)")
     # Web map
     basemap_url: str | None = Field(

@@ -5,6 +5,8 @@
 #   fault-db                                   PostgreSQL stopped and started mid-load (bench/fault_db_restart.py);
 #                                              on the project-local cluster unless GIS_LOCAL_CLUSTER=0
 #   fault-import                               an import killed with SIGKILL mid-way (bench/fault_import_kill.py)
+#   hostile                                    issue 13's hostile uploads; a second client's p95 idle vs under attack
+#                                              (bench/bench_hostile.py)
 #   compare checks|import --base DIR          this tree against another checkout, interleaved rounds
 #                                              (bench/compare_trees.py; DIR needs its own .venv)
 source "$(dirname "$0")/lib.sh"
@@ -18,8 +20,9 @@ case "$name" in
     # the fault stops the cluster: by default the project-local one, which nothing else uses
     export GIS_LOCAL_CLUSTER="${GIS_LOCAL_CLUSTER:-1}" ;;
   fault-import) module="bench.fault_import_kill" ;;
+  hostile) module="bench.bench_hostile" ;;
   compare) module="bench.compare_trees" ;;
-  *) die "usage: scripts/bench.sh import|checks|tiles|paint|load|fault-db|fault-import|compare [args]" ;;
+  *) die "usage: scripts/bench.sh import|checks|tiles|paint|load|fault-db|fault-import|hostile|compare [args]" ;;
 esac
 ensure_system_packages
 ensure_venv

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -15,15 +13,19 @@ from fastapi.responses import JSONResponse
 from gis_platform.accounts import CHECKS_READ, CHECKS_RUN, Principal
 from gis_platform.analysis.parcel import parcels_from_geojson
 from gis_platform.analysis.parcel_use import FieldChoice, usual_label
-from gis_platform.analysis.upload import check_file_parcels, inspect_parcel_file, read_parcel_file
+from gis_platform.analysis.upload import ParcelFile, check_file_parcels, inspect_parcel_file, read_parcel_file
+from gis_platform.budget import time_budget
+from gis_platform.catalog import Catalog
 from gis_platform.checks import DOCUMENT_JSON_OPTIONS, CheckFilter, CheckRequest, get_check, list_checks, run_check
 from gis_platform.errors import ParcelError
+from gis_platform.sandbox import Limits, SandboxPool, without_secrets
+from gis_platform.settings import Settings
 
-from ..deps import CatalogDep, EngineDep, ParcelFieldsDep, RulesDep, SettingsDep
+from ..deps import CatalogDep, EngineDep, ParcelFieldsDep, RulesDep, SandboxDep, SettingsDep
 from ..metrics import record_check_verdict
 from ..schemas import MAX_OFFSET, CheckBody, UtcDateTime
 from ..security import request_actor, requires
-from ..uploads import save_upload
+from ..uploads import read_in_sandbox, safe_name, save_upload
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 # The core returns plain JSON documents: a JSONResponse skips FastAPI's recursive jsonable_encoder, which cost
@@ -54,6 +56,7 @@ def create_check(
         plane=catalog.survey_plane,
         max_vertices=settings.max_parcel_vertices,
         max_parcels=1,
+        max_parts=settings.max_parcel_parts,
     )
     parcels[0].label = usual_label(parcels[0].properties, fields)
     check = CheckRequest(
@@ -68,7 +71,8 @@ def create_check(
         created_by=principal.name,
         actor=request_actor(request, principal),
     )
-    document = run_check(engine, catalog, rules, settings, check)
+    with time_budget(settings.check_time_budget_s):
+        document = run_check(engine, catalog, rules, settings, check)
     record_check_verdict(document["verdict"])
     return DocumentResponse(document, status_code=201)
 
@@ -94,6 +98,26 @@ LandUseForm = Annotated[
 ]
 
 
+async def _read_upload(
+    pool: SandboxPool, settings: Settings, catalog: Catalog, file: UploadFile, crs: str | None
+) -> ParcelFile:
+    """The parcels of an uploaded file, read in the sandbox; the saved upload is removed however that ended."""
+    with pool.workspace() as workspace:
+        path = await save_upload(file, workspace, settings.max_upload_bytes)
+        parcel_file: ParcelFile = await read_in_sandbox(
+            pool,
+            read_parcel_file,
+            path,
+            without_secrets(settings),
+            catalog.survey_plane,
+            crs=crs,
+            limits=Limits.for_uploads(settings),
+            workspace=workspace,
+            name=path.name,
+        )
+    return parcel_file
+
+
 @router.post("/inspect", summary="上传文件预检 / a parcel file's fields, its use and name fields, each parcel's use")
 async def inspect_upload(
     settings: SettingsDep,
@@ -101,6 +125,7 @@ async def inspect_upload(
     fields: ParcelFieldsDep,
     file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage, boundary TXT or DXF")],
     _principal: Annotated[Principal, requires(CHECKS_RUN)],
+    pool: SandboxDep,
     land_use: LandUseForm = None,
     land_use_field: UseFieldForm = None,
     land_use_classification: ClassificationForm = None,
@@ -109,19 +134,15 @@ async def inspect_upload(
 ) -> Any:
     """Reads the file as a check would, checks nothing and stores nothing: what the user picks from."""
     choice = FieldChoice(land_use_field, land_use_classification, label_field, land_use)
-    with tempfile.TemporaryDirectory(prefix="gis-inspect-") as tmp:
-        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
-        plane = catalog.survey_plane
-        document = await run_in_threadpool(
-            lambda: inspect_parcel_file(read_parcel_file(path, settings, plane, crs=crs), choice, fields)
-        )
-    return DocumentResponse(document)
+    parcel_file = await _read_upload(pool, settings, catalog, file, crs)
+    return DocumentResponse(await run_in_threadpool(inspect_parcel_file, parcel_file, choice, fields))
 
 
 @router.post("/upload", status_code=201, summary="上传地块文件检查 / check the parcels of an uploaded file")
 async def upload_check(
     request: Request,
     principal: Annotated[Principal, requires(CHECKS_RUN)],
+    pool: SandboxDep,
     engine: EngineDep,
     catalog: CatalogDep,
     rules: RulesDep,
@@ -139,19 +160,19 @@ async def upload_check(
 ) -> Any:
     """One check per parcel, each with its own use and name from the file (see ``/checks/inspect``); a parcel whose
     use value cannot be read refuses the whole file with 422 naming the parcel and the value, nothing stored."""
-    name = Path(file.filename or "upload").name
+    name = safe_name(file.filename)
     choice = FieldChoice(land_use_field, land_use_classification, label_field, land_use)
-    with tempfile.TemporaryDirectory(prefix="gis-upload-") as tmp:
-        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
-        actor = request_actor(request, principal)
+    parcel_file = await _read_upload(pool, settings, catalog, file, crs)
+    actor = request_actor(request, principal)
 
-        def work() -> list[dict[str, Any]]:
+    def work() -> list[dict[str, Any]]:
+        with time_budget(settings.upload_time_budget_s):  # every parcel's check of the file within one budget
             return check_file_parcels(
                 engine,
                 catalog,
                 rules,
                 settings,
-                read_parcel_file(path, settings, catalog.survey_plane, crs=crs),
+                parcel_file,
                 choice,
                 fields,
                 buffer_m=buffer_m,
@@ -162,7 +183,7 @@ async def upload_check(
                 actor=actor,
             )
 
-        checks = await run_in_threadpool(work)
+    checks = await run_in_threadpool(work)
     for document in checks:
         record_check_verdict(document["verdict"])
     return DocumentResponse({"file": name, "count": len(checks), "checks": checks}, status_code=201)

@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from gis_platform.accounts import BATCH_RUN, CHECKS_READ, CONFLICTS_RUN, Principal
-from gis_platform.analysis.batch import BatchOptions, submit_batch_file, submit_batch_geojson
+from gis_platform.analysis.batch import BatchOptions, queue_batch_file, read_batch_file, submit_batch_geojson
 from gis_platform.analysis.batch_results import export_batch
 from gis_platform.analysis.conflicts import (
     MAX_GEOJSON_FEATURES,
@@ -28,11 +28,12 @@ from gis_platform.analysis.conflicts import (
 from gis_platform.audit import AuditEntry, record_now
 from gis_platform.errors import ParcelError
 from gis_platform.jobs import get_job, list_jobs
+from gis_platform.sandbox import Limits, without_secrets
 
-from ..deps import CatalogDep, EngineDep, RulesDep, SettingsDep
+from ..deps import CatalogDep, EngineDep, RulesDep, SandboxDep, SettingsDep
 from ..schemas import EXAMPLE_PARCEL, MAX_OFFSET
 from ..security import request_actor, requires
-from ..uploads import save_upload
+from ..uploads import read_in_sandbox, save_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -186,6 +187,7 @@ async def submit_batch(
     catalog: CatalogDep,
     settings: SettingsDep,
     principal: Annotated[Principal, requires(BATCH_RUN)],
+    pool: SandboxDep,
 ) -> JSONResponse:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
@@ -193,10 +195,20 @@ async def submit_batch(
         if not isinstance(upload, UploadFile):
             raise ParcelError("the multipart form needs a 'file' field with the parcels")
         options, crs = _form_options(form)
-        options = replace(options, created_by=principal.name)
-        with tempfile.TemporaryDirectory(prefix="gis-batch-") as tmp:
-            path = await save_upload(upload, Path(tmp), settings.max_upload_bytes)
-            job = await run_in_threadpool(submit_batch_file, engine, catalog, settings, path, crs=crs, options=options)
+        options = replace(options, created_by=principal.name).validated(catalog)  # a bad option before the read
+        with pool.workspace() as workspace:
+            path = await save_upload(upload, workspace, settings.max_upload_bytes)
+            batch_file = await read_in_sandbox(
+                pool,
+                read_batch_file,
+                path,
+                without_secrets(settings),
+                crs=crs,
+                limits=Limits.for_uploads(settings),
+                workspace=workspace,
+                name=path.name,
+            )
+        job = await run_in_threadpool(queue_batch_file, engine, catalog, batch_file, options=options)
         return await _audited(request, principal, "batch.submit", job)
     try:
         body = BatchBody.model_validate_json(await request.body())

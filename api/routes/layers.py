@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
 from gis_platform.accounts import LAYERS_ADMIN, MAP_READ, Principal
 from gis_platform.analysis.changes import MAX_PAGE, changes_geojson, compare_versions
-from gis_platform.ingest.pipeline import import_file
+from gis_platform.sandbox import Limits
+from gis_platform.sandbox_jobs import import_layer_file
 
-from ..deps import CatalogDep, EngineDep, SettingsDep
+from ..deps import CatalogDep, EngineDep, SandboxDep, SettingsDep
 from ..security import request_actor, requires
-from ..uploads import save_upload
+from ..uploads import read_in_sandbox, save_upload
 
 router = APIRouter(prefix="/api/v1/layers", tags=["layers"], dependencies=[requires(MAP_READ)])
 
@@ -110,30 +108,35 @@ admin_router = APIRouter(prefix="/api/v1/layers", tags=["layers"])
 async def import_layer_version(
     code: str,
     request: Request,
-    engine: EngineDep,
     catalog: CatalogDep,
     settings: SettingsDep,
     principal: Annotated[Principal, requires(LAYERS_ADMIN)],
+    pool: SandboxDep,
     file: Annotated[UploadFile, File(description="zipped Shapefile, GeoJSON, GeoPackage, boundary TXT or DXF")],
     crs: Annotated[str | None, Form(description="CRS when the file has none, e.g. EPSG:4547")] = None,
     source_layer: Annotated[str | None, Form(description="layer inside a multi-layer GeoPackage")] = None,
 ) -> Any:
-    """All or nothing, like ``gis-platform import``: on any error the current version stays current."""
+    """All or nothing, like ``gis-platform import``: on any error the current version stays current. The file is
+    read, prepared and written by a sandbox worker (its own connection, one transaction) within the import limits
+    (``GIS_SANDBOX_IMPORT_*``): a worker stopped at a limit rolls the transaction back."""
     layer = catalog.layer(code)  # an unknown code is a 404 before the upload is read
     actor = request_actor(request, principal)
-    with tempfile.TemporaryDirectory(prefix="gis-import-") as tmp:
-        path = await save_upload(file, Path(tmp), settings.max_upload_bytes)
-        report = await run_in_threadpool(
-            import_file,
-            engine,
-            catalog,
+    with pool.workspace() as workspace:
+        path = await save_upload(file, workspace, settings.max_upload_bytes)
+        report = await read_in_sandbox(
+            pool,
+            import_layer_file,
             settings,
+            catalog.fingerprint,
             path,
             layer.code,
             crs=crs,
             source_layer=source_layer,
             imported_by=principal.name,
             actor=actor,
+            limits=Limits.for_imports(settings),
+            workspace=workspace,
+            name=path.name,
         )
     return report.to_dict()  # tiles show the new version within GIS_TILE_VERSION_TTL_S
 

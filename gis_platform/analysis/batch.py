@@ -207,37 +207,72 @@ def _choice(options: BatchOptions) -> FieldChoice:
     return FieldChoice(options.land_use_field, options.land_use_classification, options.label_field, options.land_use)
 
 
-def submit_batch_file(
-    engine: Engine, catalog: Catalog, settings: Settings, path: Path, *, crs: str | None, options: BatchOptions
-) -> dict[str, Any]:
-    """Queue a batch check of every feature of an uploaded file (the CRS is settled for the whole file)."""
+@dataclass
+class BatchFile:
+    """What an uploaded batch file holds (read in the sandbox, :mod:`gis_platform.sandbox`): each feature as hex
+    WKB (None: no geometry) with its properties, and the CRS settled for the whole file."""
+
+    name: str
+    columns: list[str]
+    records: list[dict[str, Any]]
+    wkb: list[str | None]
+    crs: str
+    crs_notes: list[str]
+
+
+def read_batch_file(path: Path, settings: Settings, *, crs: str | None) -> BatchFile:
+    """Read a batch file within the upload limits (at most :data:`MAX_BATCH_PARCELS` parcels) and settle its CRS."""
+    from ..ingest.limits import ReadLimits
     from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
 
-    options = options.validated(catalog)
+    limits = ReadLimits.for_parcels(settings, max_features=MAX_BATCH_PARCELS, hint=" in one batch")
     with opened_dataset(path, settings) as dataset:
-        source = read_source(dataset, source_name=path.name)
+        source = read_source(dataset, source_name=path.name, limits=limits)
     resolved = resolve_source_crs(source, crs)
     rows = source.attributes.to_dict(orient="records") if len(source.attributes.columns) else None
     records = [
         {str(k): _json_value(v) for k, v in rows[i].items()} if rows else {} for i in range(len(source.geometries))
     ]
-    columns = [str(c) for c in source.attributes.columns if str(c) not in DERIVED_COLUMNS]
-    settled = settle_fields(columns, records, _choice(options), load_parcel_fields(catalog))
-    items = []
-    for geometry, properties in zip(source.geometries, records, strict=True):
-        present = geometry is not None and not shapely.is_empty(geometry)
-        wkb = shapely.to_wkb(geometry, hex=True) if present else None
-        item = {"wkb": wkb, "properties": properties}
-        items.append({"label": parcel_label(properties, settled), "input": item})
-    crs_text = f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.to_wkt()
+    wkb = [
+        shapely.to_wkb(g, hex=True) if g is not None and not shapely.is_empty(g) else None for g in source.geometries
+    ]
+    return BatchFile(
+        name=path.name,
+        columns=[str(c) for c in source.attributes.columns if str(c) not in DERIVED_COLUMNS],
+        records=records,
+        wkb=wkb,
+        crs=f"EPSG:{resolved.epsg}" if resolved.epsg else resolved.crs.to_wkt(),
+        crs_notes=list(resolved.notes),
+    )
+
+
+def queue_batch_file(
+    engine: Engine, catalog: Catalog, batch_file: BatchFile, *, options: BatchOptions
+) -> dict[str, Any]:
+    """Queue a batch check of every feature of a file read by :func:`read_batch_file`."""
+    options = options.validated(catalog)
+    settled = settle_fields(batch_file.columns, batch_file.records, _choice(options), load_parcel_fields(catalog))
+    items = [
+        {"label": parcel_label(properties, settled), "input": {"wkb": wkb, "properties": properties}}
+        for wkb, properties in zip(batch_file.wkb, batch_file.records, strict=True)
+    ]
     params = {
         "input": "file",
-        "file": path.name,
-        "crs": crs_text,
-        "crs_notes": resolved.notes,
+        "file": batch_file.name,
+        "crs": batch_file.crs,
+        "crs_notes": batch_file.crs_notes,
         "fields": settled.to_params(),
     }
     return _queue(engine, options, items, params)
+
+
+def submit_batch_file(
+    engine: Engine, catalog: Catalog, settings: Settings, path: Path, *, crs: str | None, options: BatchOptions
+) -> dict[str, Any]:
+    """Queue a batch check of every feature of a file read in this process (the HTTP route reads it in the
+    sandbox: :func:`read_batch_file` there, :func:`queue_batch_file` here)."""
+    options = options.validated(catalog)
+    return queue_batch_file(engine, catalog, read_batch_file(path, settings, crs=crs), options=options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +316,12 @@ class _BatchContext:
         limit = self.settings.max_parcel_vertices
         if "wkb" not in item:
             return parcels_from_geojson(
-                item, self.crs_text, plane=self.catalog.survey_plane, max_vertices=limit, max_parcels=1
+                item,
+                self.crs_text,
+                plane=self.catalog.survey_plane,
+                max_vertices=limit,
+                max_parcels=1,
+                max_parts=self.settings.max_parcel_parts,
             )[0]
         if not item["wkb"]:
             raise ParcelError("the feature has no geometry")
@@ -292,6 +332,7 @@ class _BatchContext:
             self.crs,
             plane=self.catalog.survey_plane,
             max_vertices=limit,
+            max_parts=self.settings.max_parcel_parts,
             index=seq,
             properties=props,
             allow_prefix_inference=True,

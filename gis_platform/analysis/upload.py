@@ -21,6 +21,7 @@ from ..catalog import Catalog
 from ..checks import CheckRequest, run_check
 from ..errors import ParcelError, UnknownLandUseError
 from ..ingest.boundary_txt import DERIVED_COLUMNS
+from ..ingest.limits import ReadLimits
 from ..ingest.pipeline import opened_dataset, read_source, resolve_source_crs
 from ..parcel_fields import CLASSIFICATION_NAMES, ParcelFields, code_text
 from ..rules import RuleSet
@@ -64,13 +65,17 @@ class ParcelFile:
     parcels: list[Parcel] = field(default_factory=list)
 
 
-def read_parcel_file(
-    path: Path, settings: Settings, plane: SurveyPlane, *, crs: str | int | None = None
-) -> ParcelFile:
+def upload_limits(settings: Settings) -> ReadLimits:
+    """What one uploaded parcel file may hold (a check or an inspection): counted while it is read."""
+    return ReadLimits.for_parcels(settings, hint="; use the batch check")
+
+
+def read_parcel_file(path: Path, settings: Settings, plane: SurveyPlane, *, crs: str | int | None = None) -> ParcelFile:
     """Every polygon feature of the file as a validated parcel, in EPSG:4490 and the survey plane, with the
-    file's fields."""
+    file's fields; the file is read within :func:`upload_limits` (the HTTP routes call this in the sandbox,
+    :mod:`gis_platform.sandbox`)."""
     with opened_dataset(path, settings) as dataset:
-        source = read_source(dataset, source_name=path.name)
+        source = read_source(dataset, source_name=path.name, limits=upload_limits(settings))
         resolved = resolve_source_crs(source, crs)
         geometries = source.geometries
         present = [i for i, g in enumerate(geometries) if g is not None and not shapely.is_empty(g)]
@@ -92,6 +97,7 @@ def read_parcel_file(
                 resolved.crs,
                 plane=plane,
                 max_vertices=settings.max_parcel_vertices,
+                max_parts=settings.max_parcel_parts,
                 index=i,
                 properties={str(k): _clean(v) for k, v in records[i].items()},
                 allow_prefix_inference=True,

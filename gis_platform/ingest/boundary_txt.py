@@ -37,10 +37,11 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolyg
 from shapely.geometry.base import BaseGeometry
 
 from gis_platform.crs import resolve_crs
-from gis_platform.errors import CRSError, InputFileError
+from gis_platform.errors import CRSError, FileLimitError, InputFileError, ParcelError
 from gis_platform.gk_zones import easting_zone_prefix, parse_zone_header
 
 from .encoding import decode_text
+from .limits import ReadLimits, VertexBudget
 from .source import SourceData
 
 __all__ = ["ATTRIBUTE_COLUMNS", "DERIVED_COLUMNS", "read_boundary_txt"]
@@ -124,9 +125,10 @@ def _split(line: str) -> list[str]:
 
 
 class _Reader:
-    def __init__(self, text: str, source: str) -> None:
+    def __init__(self, text: str, source: str, budget: VertexBudget | None = None) -> None:
         self.lines = text.splitlines()
         self.source = source
+        self.budget = budget or VertexBudget(None, source)
         self.meta: dict[str, str] = {}
         self.meta_lines: dict[str, int] = {}
         self.notes: list[str] = []
@@ -177,6 +179,9 @@ class _Reader:
                     if parcel is None:
                         raise self.error(number, f"point line {line!r} before the first parcel line (…,@)")
                     parcel.points.append(self._point_line(number, parts, line))
+                    limit = self.budget.per_feature
+                    if limit is not None and len(parcel.points) > limit:  # stop here, not after the whole file
+                        self.budget.feature(len(parcel.points), f"line {number}: parcel {parcel.label}")
             elif section is None:
                 raise self.error(number, f"text before the [{_HEADER_SECTION}] section: {line!r}")
         if not seen_coord_section:
@@ -218,7 +223,16 @@ class _Reader:
         if kind is None:
             raise self.error(number, f"geometry type {kind_text!r} is not 面, 线 or 点")
         fields = {"DKBH": dkbh, "DKMC": dkmc, "TFH": tfh, "DKYT": dkyt, "DLBM": dlbm}
-        return _Parcel(line=number, declared_count=int(count_text), area_ha=area, fields=fields, kind=kind)
+        parcel = _Parcel(line=number, declared_count=int(count_text), area_ha=area, fields=fields, kind=kind)
+        limit = self.budget.per_feature
+        if limit is not None and parcel.declared_count > limit:  # refused before its points are read
+            raise ParcelError(
+                f"{self.source}: line {number}: parcel {parcel.label} declares 界址点数 {parcel.declared_count},"
+                f" more than the limit of {limit} vertices",
+                vertices=parcel.declared_count,
+                limit=limit,
+            )
+        return parcel
 
     def _point_line(self, number: int, parts: list[str], line: str) -> _Point:
         if len(parts) < 4:
@@ -236,6 +250,7 @@ class _Reader:
     # -- per parcel -----------------------------------------------------------------------------
 
     def _finish(self, parcel: _Parcel, next_line: int | None) -> None:
+        self.budget.add(len(parcel.points))
         points = parcel.points
         declared = parcel.declared_count
         if not points:
@@ -452,13 +467,32 @@ def _object_array(geometries: list[BaseGeometry]) -> np.ndarray:
     return array
 
 
-def read_boundary_txt(path: Path) -> SourceData:
+def _check_line_count(data: bytes, limits: ReadLimits | None, source: str) -> None:
+    """Refuse a file with more lines than any file within ``limits`` has: a point per line, a line per parcel."""
+    if limits is None or limits.max_file_vertices is None:
+        return
+    allowed = limits.max_file_vertices + (limits.max_features or limits.max_file_vertices) + 1000
+    lines = data.count(b"\n")
+    if lines > allowed:
+        raise FileLimitError(
+            f"{source}: 文件有 {lines} 行，超过上传允许的 {limits.max_file_vertices} 个界址点 / the file has {lines}"
+            f" lines, more than an upload of at most {limits.max_file_vertices} points can have",
+            lines=lines,
+            limit=limits.max_file_vertices,
+        )
+
+
+def read_boundary_txt(path: Path, *, limits: ReadLimits | None = None) -> SourceData:
     """Read a 国土 boundary-coordinate TXT file.
 
     Parameters
     ----------
     path : Path
         The TXT file (UTF-8 with or without BOM, or GBK/GB18030).
+    limits : ReadLimits, optional
+        Parcels, vertices per parcel and per file (uploads): a file with more lines than its limits allow is
+        refused before it is decoded, a parcel line declaring too many points before its points are read, a
+        parcel with too many point lines at the first one past the limit.
 
     Returns
     -------
@@ -486,8 +520,11 @@ def read_boundary_txt(path: Path) -> SourceData:
         data = path.read_bytes()
     except OSError as exc:
         raise InputFileError(f"{source}: cannot read the file ({exc.strerror or exc})", file=source) from exc
+    _check_line_count(data, limits, source)
     text, encoding = decode_text(data, source=source)
-    reader = _Reader(text, source)
+    reader = _Reader(text, source, VertexBudget(limits, source))
+    if limits is not None:
+        limits.check_features(sum(1 for line in reader.lines if line.rstrip().endswith("@")), source)
     reader.parse()
     _check_datum(reader)
     _check_projection(reader)

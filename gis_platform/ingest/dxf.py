@@ -17,26 +17,25 @@ for metre coordinates.
 
 from __future__ import annotations
 
-import codecs
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ezdxf
 import numpy as np
 import pandas as pd
 import shapely
 from ezdxf.entities import DXFEntity, Hatch, LWPolyline, Polyline
 from ezdxf.entities.boundary_paths import ArcEdge, EllipseEdge, LineEdge, PolylinePath, SplineEdge
-from ezdxf.lldxf.const import DXF2007, DXFError, DXFStructureError
+from ezdxf.lldxf.const import DXFError
 from ezdxf.math import OCS, Vec3
 from shapely.geometry import Polygon
 
 from gis_platform.errors import EncodingDetectionError, GeometryError, InputFileError
 
-from .encoding import decode_text
+from .dxf_document import check_entity_count, read_with_detected_encoding
+from .limits import ReadLimits, VertexBudget
 from .source import SourceData
 
 __all__ = ["ATTRIBUTE_COLUMNS", "read_dxf"]
@@ -103,15 +102,19 @@ def _arc_points(start: Coord, end: Coord, bulge: float) -> list[Coord]:
     return points
 
 
-def _bulge_ring(vertices: list[Vertex]) -> list[Coord]:
-    """Closed ring (without repeat) through (x, y, bulge) vertices, arcs flattened."""
+def _bulge_ring(vertices: list[Vertex], budget: VertexBudget, label: str) -> list[Coord]:
+    """Closed ring (without repeat) through (x, y, bulge) vertices, arcs flattened (at most ~2,200 points each),
+    stopped once it has more points than a feature may have."""
     ring: list[Coord] = []
     count = len(vertices)
+    limit = budget.per_feature
     for i, (x, y, bulge) in enumerate(vertices):
         nx, ny, _ = vertices[(i + 1) % count]
         ring.append((x, y))
         if bulge:
             ring.extend(_arc_points((x, y), (nx, ny), bulge)[:-1])
+            if limit is not None and len(ring) > limit:
+                budget.feature(len(ring), label)
     return ring
 
 
@@ -139,14 +142,17 @@ def _closed_vertices(vertices: list[Vertex], closed: bool) -> list[Vertex] | Non
     return vertices if closed else None
 
 
-def _polyline_ring(entity: LWPolyline | Polyline) -> tuple[list[Coord] | None, bool]:
+def _polyline_ring(entity: LWPolyline | Polyline, budget: VertexBudget) -> tuple[list[Coord] | None, bool]:
     """(ring, is_closed) of a polyline; the ring is ``None`` for open or degenerate polylines."""
+    label = f"{entity.dxftype()} {entity.dxf.get('handle', '')}"
+    if budget.per_feature is not None:
+        budget.feature(len(entity) if isinstance(entity, LWPolyline) else len(entity.vertices), label)
     if isinstance(entity, LWPolyline):
         raw = [(float(x), float(y), float(b)) for x, y, b in entity.get_points("xyb")]
         vertices = _closed_vertices(raw, bool(entity.closed))
         if vertices is None:
             return None, False
-        ring = _to_wcs(_bulge_ring(vertices), entity.ocs(), float(entity.dxf.elevation))
+        ring = _to_wcs(_bulge_ring(vertices, budget, label), entity.ocs(), float(entity.dxf.elevation))
         return _clean_ring(ring), True
     points = [v for v in entity.vertices if not v.dxf.flags & _SPLINE_CONTROL_POINT]
     if entity.is_3d_polyline:  # WCS, no bulges; Z dropped
@@ -158,33 +164,39 @@ def _polyline_ring(entity: LWPolyline | Polyline) -> tuple[list[Coord] | None, b
     if vertices is None:
         return None, False
     elevation = float(entity.dxf.elevation.z) if entity.dxf.hasattr("elevation") else 0.0
-    return _clean_ring(_to_wcs(_bulge_ring(vertices), entity.ocs(), elevation)), True
+    return _clean_ring(_to_wcs(_bulge_ring(vertices, budget, label), entity.ocs(), elevation)), True
 
 
-def _edge_points(edge: object) -> list[Coord]:
-    """Points of one hatch edge from its start to its end (OCS)."""
+def _edge_points(edge: object, budget: VertexBudget, label: str) -> list[Coord]:
+    """Points of one hatch edge from its start to its end (OCS); a flattened curve stops at a feature's worth of
+    points (a spline flattened at a millionth of its size could give millions)."""
     if isinstance(edge, LineEdge):
         return [(edge.start.x, edge.start.y), (edge.end.x, edge.end.y)]
     if isinstance(edge, ArcEdge):
         arc = edge.construction_tool()
-        points = [(v.x, v.y) for v in arc.flattening(max(arc.radius * _ARC_SAGITTA_RELATIVE, 1e-12))]
+        flat = arc.flattening(max(arc.radius * _ARC_SAGITTA_RELATIVE, 1e-12))
+        points = [(v.x, v.y) for v in budget.take(flat, label)]
         return points if edge.ccw else points[::-1]
     if isinstance(edge, EllipseEdge):
         ellipse = edge.construction_tool()
         distance = max(ellipse.major_axis.magnitude * ellipse.ratio * _ARC_SAGITTA_RELATIVE, 1e-12)
-        points = [(v.x, v.y) for v in ellipse.flattening(distance, segments=16)]
+        points = [(v.x, v.y) for v in budget.take(ellipse.flattening(distance, segments=16), label)]
         return points if edge.ccw else points[::-1]
     if isinstance(edge, SplineEdge):
+        if budget.per_feature is not None:
+            budget.feature(len(edge.control_points) + len(edge.fit_points), label)
         spline = edge.construction_tool()
         xs = [v.x for v in spline.control_points]
         ys = [v.y for v in spline.control_points]
         size = max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
-        return [(v.x, v.y) for v in spline.flattening(size * _ARC_SAGITTA_RELATIVE, segments=16)]
+        return [(v.x, v.y) for v in budget.take(spline.flattening(size * _ARC_SAGITTA_RELATIVE, segments=16), label)]
     raise ValueError(f"unknown hatch edge type {type(edge).__name__}")
 
 
-def _hatch_rings(hatch: Hatch) -> tuple[list[list[Coord]], int]:
+def _hatch_rings(hatch: Hatch, budget: VertexBudget) -> tuple[list[list[Coord]], int]:
     """(rings in WCS, number of degenerate boundary paths) of a HATCH."""
+    label = f"HATCH {hatch.dxf.get('handle', '')}"
+    limit = budget.per_feature
     ocs = hatch.ocs()
     elevation = float(hatch.dxf.elevation.z) if hatch.dxf.hasattr("elevation") else 0.0
     rings: list[list[Coord]] = []
@@ -194,11 +206,16 @@ def _hatch_rings(hatch: Hatch) -> tuple[list[list[Coord]], int]:
             vertices = [(float(v[0]), float(v[1]), float(v[2]) if len(v) > 2 else 0.0) for v in boundary.vertices]
             if vertices and vertices[0][:2] == vertices[-1][:2]:
                 vertices = vertices[:-1]
-            ring = _bulge_ring(vertices) if vertices else []
+            if limit is not None:
+                budget.feature(len(vertices), label)
+            ring = _bulge_ring(vertices, budget, label) if vertices else []
         else:
             ring = []
             for edge in boundary.edges:
-                ring.extend(_edge_points(edge))
+                ring.extend(_edge_points(edge, budget, label))
+                if limit is not None and len(ring) > limit:
+                    budget.feature(len(ring), label)
+        budget.add(len(ring))
         cleaned = _clean_ring(_to_wcs(ring, ocs, elevation))
         if cleaned is None:
             degenerate += 1
@@ -260,62 +277,19 @@ def _interiors(polygon: Polygon) -> list[list[Coord]]:
     return [list(interior.coords) for interior in polygon.interiors]
 
 
-_GB_CODECS = ("gbk", "gb2312", "gb18030", "cp936")
-
-
-def _read_document(path: Path, encoding: str | None = None) -> ezdxf.document.Drawing:
-    """Open a DXF strictly: a truncated or structurally broken file is an error, not a partial import."""
-    source = path.name
-    if not path.is_file():
-        raise InputFileError(f"{source}: file not found", file=source)
-    try:
-        return ezdxf.readfile(path, encoding=encoding)
-    except DXFStructureError as exc:
-        raise InputFileError(f"{source}: corrupt or truncated DXF file ({exc})", file=source) from exc
-    except OSError as exc:
-        raise InputFileError(f"{source}: cannot read as a DXF file ({exc})", file=source) from exc
-    except (DXFError, ValueError, UnicodeError, EOFError, IndexError, KeyError, TypeError) as exc:
-        raise InputFileError(f"{source}: not a readable DXF file ({exc})", file=source) from exc
-
-
-def _read_with_detected_encoding(path: Path) -> tuple[ezdxf.document.Drawing, list[str]]:
-    """Read a DXF; for pre-2007 files check the declared code page against the layer names' bytes.
-
-    DXF before R2007 stores text in the code page named by ``$DWGCODEPAGE``, and Chinese CAD output
-    often declares ``ANSI_1252`` while writing GBK: read naively, 永久基本农田 becomes ``ÓÀ¾Ã»ù±¾Å©Ìï``.
-    The layer names' original bytes are run through :func:`decode_text`; when they are GB18030 (or
-    UTF-8) but the declared code page is something else, the file is read again in that encoding.
-    """
-    doc = _read_document(path)
-    if doc.dxfversion >= DXF2007:  # UTF-8 by definition
-        return doc, []
-    declared = codecs.lookup(doc.encoding).name
-    names = [str(layer.dxf.name) for layer in doc.layers]
-    try:
-        raw = "\n".join(names).encode(declared, errors="surrogateescape")
-    except UnicodeEncodeError:  # names came from \U+XXXX escapes: already proper Unicode
-        return doc, []
-    if raw.isascii():
-        return doc, []
-    _, detected = decode_text(raw, source=f"{path.name} (layer names)")
-    codec = {"GB18030": "gb18030", "UTF-8": "utf-8"}.get(detected)
-    already = declared == codec or (codec == "gb18030" and declared in _GB_CODECS)
-    if codec is None or already:
-        return doc, []
-    note = f"$DWGCODEPAGE declares {doc.encoding} but the layer names are {detected}: text read as {detected}"
-    return _read_document(path, encoding=codec), [note]
-
-
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
-def read_dxf(path: Path) -> SourceData:
+def read_dxf(path: Path, *, limits: ReadLimits | None = None) -> SourceData:
     """Read the polygons of a DXF drawing's model space.
 
     Parameters
     ----------
     path : Path
         The ``.dxf`` file (ASCII or binary, any DXF version ezdxf reads).
+    limits : ReadLimits, optional
+        Entities (counted in the file's text before it is parsed), vertices per outline (arcs and splines as the
+        points they are flattened to, stopped there) and per file (uploads).
 
     Returns
     -------
@@ -333,7 +307,9 @@ def read_dxf(path: Path) -> SourceData:
         When the model space holds no closed polyline or hatch.
     """
     source = path.name
-    doc, notes = _read_with_detected_encoding(path)
+    check_entity_count(path, limits)
+    doc, notes = read_with_detected_encoding(path)
+    budget = VertexBudget(limits, source)
     meta = {"DXF_VERSION": str(doc.dxfversion), "ENCODING": str(doc.encoding)}
     insunits = doc.header.get("$INSUNITS", 0)
     meta["INSUNITS"] = str(insunits)
@@ -360,15 +336,16 @@ def read_dxf(path: Path) -> SourceData:
             if isinstance(entity, LWPolyline) or (
                 isinstance(entity, Polyline) and (entity.is_2d_polyline or entity.is_3d_polyline)
             ):
-                ring, closed = _polyline_ring(entity)
+                ring, closed = _polyline_ring(entity, budget)
                 if not closed:
                     open_polylines += 1
                 elif ring is None:
                     degenerate += 1
                 else:
+                    budget.add(len(ring))
                     polyline_rings.append(_Ring(ring, layer, handle, kind))
             elif isinstance(entity, Hatch):
-                hatch_rings, bad = _hatch_rings(entity)
+                hatch_rings, bad = _hatch_rings(entity, budget)
                 degenerate += bad
                 rings = [_Ring(coords, layer, handle, kind) for coords in hatch_rings]
                 hatch_features.extend(_nest(rings, notes, "HATCH"))

@@ -1,4 +1,9 @@
-"""Reader for the OGR formats: Shapefile, GeoJSON, GeoPackage (through pyogrio / GDAL)."""
+"""Reader for the OGR formats: Shapefile, GeoJSON, GeoPackage (through pyogrio / GDAL).
+
+A GeoPackage's schema is checked before GDAL opens it (:mod:`.gpkg`: real tables only, read-only and
+immutable). With :class:`~.limits.ReadLimits` the declared feature count is checked before anything is read, and
+the vertices of what is read are counted against the file's limit.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from pyproj import CRS
 
 from ..errors import InputFileError
 from .encoding import dbf_encoding
+from .gpkg import OPEN_OPTIONS, geopackage_layers
+from .limits import ReadLimits, VertexBudget
 from .source import SourceData
 
 FORMATS = {".shp": "shapefile", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
@@ -60,14 +67,12 @@ def _check_shapefile_sizes(shp: Path) -> None:
         )
 
 
-def _pick_layer(path: Path, wanted: str | None) -> str | None:
-    try:
-        layers = pyogrio.list_layers(path)
-    except (pyogrio.errors.DataSourceError, OSError) as exc:
-        raise InputFileError(f"{path.name}: cannot open the file ({exc})") from exc
-    names = [str(row[0]) for row in layers]
-    if len(names) <= 1:
-        return None
+def _pick_layer(path: Path, wanted: str | None) -> str:
+    names = geopackage_layers(path)  # real tables only, checked before GDAL opens the file
+    if not names:
+        raise InputFileError(f"{path.name}: the GeoPackage registers no feature table")
+    if len(names) == 1:
+        return names[0]
     if wanted:
         for name in names:
             if name.lower() == wanted.lower():
@@ -92,13 +97,24 @@ class OgrDataset:
     source_name: str
     notes: list[str] = field(default_factory=list)
     resolved_crs: None = None  # OGR formats declare their CRS; the importer resolves it
+    limits: ReadLimits | None = None
+    budget: VertexBudget | None = None
+
+    @property
+    def open_options(self) -> dict[str, str]:
+        return OPEN_OPTIONS if self.format == "gpkg" else {}
 
     def read(self, *, skip: int = 0, limit: int | None = None) -> SourceData:
         """Features ``skip`` … ``skip + limit`` (all when limit is None) as a :class:`SourceData`."""
         name = self.path.name
         try:
             meta, _fids, wkb, field_data = pyogrio.raw.read(
-                self.path, layer=self.layer, encoding=self.encoding, skip_features=skip, max_features=limit
+                self.path,
+                layer=self.layer,
+                encoding=self.encoding,
+                skip_features=skip,
+                max_features=limit,
+                **self.open_options,
             )
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
             raise InputFileError(f"{name}: cannot read the file ({exc})") from exc
@@ -111,6 +127,8 @@ class OgrDataset:
             if wkb is not None
             else np.array([], dtype=object)
         )
+        if self.budget is not None:
+            self.budget.add(int(shapely.get_num_coordinates(geometries).sum()) if geometries.size else 0)
         columns = {str(col): values for col, values in zip(meta["fields"], field_data, strict=True)}
         attributes = pd.DataFrame(columns, index=pd.RangeIndex(skip, skip + len(geometries)))
         return SourceData(
@@ -132,8 +150,17 @@ class OgrDataset:
             yield self.read(skip=skip, limit=size)
 
 
-def open_ogr(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> OgrDataset:
-    """Open a Shapefile, GeoJSON or GeoPackage and read what it declares (CRS, extent, count, encoding)."""
+def open_ogr(
+    path: Path,
+    *,
+    source_name: str | None = None,
+    layer_name: str | None = None,
+    limits: ReadLimits | None = None,
+) -> OgrDataset:
+    """Open a Shapefile, GeoJSON or GeoPackage and read what it declares (CRS, extent, count, encoding).
+
+    With ``limits`` a declared feature count past the limit is refused here, before any feature is read.
+    """
     suffix = path.suffix.lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
@@ -146,7 +173,12 @@ def open_ogr(path: Path, *, source_name: str | None = None, layer_name: str | No
     layer = _pick_layer(path, layer_name) if fmt == "gpkg" else None
     try:
         info = pyogrio.read_info(
-            path, layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
+            path,
+            layer=layer,
+            encoding=encoding,
+            force_feature_count=True,
+            force_total_bounds=True,
+            **(OPEN_OPTIONS if fmt == "gpkg" else {}),
         )
     except Exception as exc:  # GDAL reports unreadable or truncated data with generic errors
         raise InputFileError(f"{path.name}: cannot read the file ({exc})") from exc
@@ -158,6 +190,9 @@ def open_ogr(path: Path, *, source_name: str | None = None, layer_name: str | No
     if raw_bounds is not None and all(np.isfinite(raw_bounds)):
         bounds = (float(raw_bounds[0]), float(raw_bounds[1]), float(raw_bounds[2]), float(raw_bounds[3]))
     notes = [f"DBF text decoded as {encoding}"] if fmt == "shapefile" else []
+    count = int(info.get("features") or 0)
+    if limits is not None:
+        limits.check_features(count, source_name or path.name)
     return OgrDataset(
         path=path,
         layer=layer,
@@ -165,9 +200,11 @@ def open_ogr(path: Path, *, source_name: str | None = None, layer_name: str | No
         encoding=encoding,
         crs=crs,
         bounds=bounds,
-        count=int(info.get("features") or 0),
+        count=count,
         source_name=source_name or path.name,
         notes=notes,
+        limits=limits,
+        budget=VertexBudget(limits, source_name or path.name) if limits is not None else None,
     )
 
 

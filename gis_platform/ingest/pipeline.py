@@ -30,6 +30,7 @@ from ..survey_plane import SurveyPlane
 from ..units import area_figures
 from .archive import ArchiveLimits, extract_zip
 from .geometry import prepare_geometries
+from .limits import ReadLimits
 from .ogr import OgrDataset, open_ogr
 from .source import SourceData
 from .store import (
@@ -182,20 +183,23 @@ class WholeSource:
 
 
 def open_source(
-    path: Path, *, source_name: str | None = None, layer_name: str | None = None
+    path: Path, *, source_name: str | None = None, layer_name: str | None = None, limits: ReadLimits | None = None
 ) -> OgrDataset | WholeSource:
-    """Pick the reader by file type. Zips must be extracted first (see :func:`opened_dataset`)."""
+    """Pick the reader by file type. Zips must be extracted first (see :func:`opened_dataset`).
+
+    ``limits`` (uploads) bound what is read: counted while reading, refused at the first count past a limit.
+    """
     suffix = path.suffix.lower()
     if suffix in (".shp", ".geojson", ".json", ".gpkg"):
-        return open_ogr(path, source_name=source_name, layer_name=layer_name)
+        return open_ogr(path, source_name=source_name, layer_name=layer_name, limits=limits)
     if suffix == ".txt":
         from .boundary_txt import read_boundary_txt
 
-        data = read_boundary_txt(path)
+        data = read_boundary_txt(path, limits=limits)
     elif suffix == ".dxf":
         from .dxf import read_dxf
 
-        data = read_dxf(path)
+        data = read_dxf(path, limits=limits)
     else:
         raise UnsupportedFormatError(
             f"{path.name}: unsupported file type '{suffix or '(none)'}'; "
@@ -207,9 +211,11 @@ def open_source(
     return WholeSource(data)
 
 
-def read_source(path: Path, *, source_name: str | None = None, layer_name: str | None = None) -> SourceData:
+def read_source(
+    path: Path, *, source_name: str | None = None, layer_name: str | None = None, limits: ReadLimits | None = None
+) -> SourceData:
     """The whole dataset in memory (parcel uploads); large layer imports stream with :func:`open_source`."""
-    return open_source(path, source_name=source_name, layer_name=layer_name).read()
+    return open_source(path, source_name=source_name, layer_name=layer_name, limits=limits).read()
 
 
 def geometry_bounds(geometries: np.ndarray, name: str) -> tuple[float, float, float, float]:
