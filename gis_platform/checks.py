@@ -185,7 +185,9 @@ def compute_check(
     if boundary is not None and all(r.layer.code != boundary.code for r in requests):
         requests.append(OverlayRequest(boundary, with_geometry=False))
     # the overlay reads each layer's current version itself, in the same statement (one snapshot)
-    overlay = overlay_parcel(conn, checked, requests, area, pinned=pinned)
+    # the parcel's EPSG:4490 form, from the same coordinates by the same library (not for a buffer made in the plane)
+    lonlat = None if request.buffer_m > 0 else parcel.storage_ewkb
+    overlay = overlay_parcel(conn, checked, requests, area, lonlat_ewkb_hex=lonlat, pinned=pinned)
     versions = {
         code: CurrentVersion(code, v.version_id, v.version_no, v.source_name, v.imported_at)
         for code, v in overlay.versions.items()
@@ -388,7 +390,7 @@ def store_check(conn: Connection, request: CheckRequest, result: dict[str, Any])
             "verdict": result["verdict"],
             "model": request.area_model,
             "area": result["parcel"]["area"]["m2"],
-            "wkb": shapely.to_wkb(shapely.set_srid(request.parcel.geometry, 4490), hex=True, include_srid=True),
+            "wkb": request.parcel.storage_ewkb,
             "versions": json.dumps(result["data_versions"]),
             "result": document_json(result),
             "job": request.job_id,

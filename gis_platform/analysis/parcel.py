@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,11 @@ class Parcel:
     """The parcel's name, from the field :mod:`gis_platform.analysis.parcel_use` settles (地块名称 first)."""
     index: int = 0
     """Its place in the input (0-based, counting features without geometry too): 'parcel 3' in messages."""
+
+    @cached_property
+    def storage_ewkb(self) -> str:
+        """The parcel in EPSG:4490 as hex EWKB: what a check record keeps, and the overlay measures the parcel by."""
+        return str(shapely.to_wkb(shapely.set_srid(self.geometry, STORAGE_EPSG), hex=True, include_srid=True))
 
 
 def _geometries_from_geojson(data: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
