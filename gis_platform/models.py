@@ -34,7 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 STORAGE_SRID = 4490
@@ -89,6 +89,8 @@ class LayerVersion(Base):
     extent: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSONB)
     plane_srid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overlap_fids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer), nullable=True)
+    """Source numbers of the features that may overlap another ([]: none; NULL: not known): see ingest.coverage."""
     """The survey plane ``feature.geom_plane`` holds this version in (the catalogue's ``survey_plane``)."""
 
 

@@ -24,7 +24,7 @@ from gis_platform.plane_store import ensure_survey_plane
 from gis_platform.rules import load_rules
 from gis_platform.settings import Settings
 
-from .helpers import auth_headers, write_geojson, write_shapefile
+from .helpers import auth_headers, from_plane, geod_area, to_plane, write_geojson, write_shapefile
 
 pytestmark = pytest.mark.db
 
@@ -166,3 +166,44 @@ def test_a_bad_survey_plane_is_refused_when_the_catalogue_loads(tmp_path: Path, 
     with pytest.raises(CatalogError) as info:
         load_catalog(_catalogue_copy(tmp_path, old, new))
     assert "catalog.yaml" in str(info.value) and named in str(info.value)
+
+
+def _overlap_fids(engine: Engine) -> list[int] | None:
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT v.overlap_fids FROM layer_version v JOIN layer l ON l.id = v.layer_id"
+                " WHERE l.code = 'YJJBNT' ORDER BY v.version_no DESC LIMIT 1"
+            )
+        ).scalar_one()
+    return None if found is None else sorted(found)
+
+
+def test_the_import_names_the_features_that_may_overlap_another(
+    engine: Engine, catalog: Catalog, settings: Settings, tmp_path: Path
+) -> None:
+    clean = write_geojson(tmp_path / "clean.geojson", PATCHES, PROPS)
+    import_file(engine, catalog, settings, clean, "YJJBNT", crs="EPSG:4547")
+    assert _overlap_fids(engine) == []  # disjoint patches: a check may sum their pieces
+
+    # the third patch grown into the second: those two overlap; the first still touches nothing
+    grown = [*PATCHES[:2], shapely.box(572_650.0, 3_851_000.456, 573_100.789, 3_851_250.012)]
+    dirty = write_geojson(tmp_path / "dirty.geojson", grown, PROPS)
+    import_file(engine, catalog, settings, dirty, "YJJBNT", crs="EPSG:4547")
+    assert _overlap_fids(engine) == [1, 2]
+
+    # a parcel across all three: the farmland figure is still the area of the union, not the sum
+    lonlat = shapely.transform(
+        shapely.box(572_100, 3_851_050, 573_000, 3_851_150),
+        lambda xy: np.column_stack(TO_4490.transform(xy[:, 0], xy[:, 1])),
+    )
+    (parcel,) = parcels_from_geojson(
+        shapely.geometry.mapping(lonlat), "EPSG:4490", plane=catalog.survey_plane, max_vertices=1000
+    )
+    rules = load_rules(settings.layers_dir, catalog)
+    check = run_check(engine, catalog, rules, settings, CheckRequest(parcel, layers=("YJJBNT",), land_use_code="0701"))
+    farmland = check["layers"][0]
+    pieces = [to_plane(lonlat).intersection(g) for g in grown]
+    union = geod_area(from_plane(shapely.union_all(pieces)))
+    assert farmland["overlap"]["m2"] == pytest.approx(union, abs=0.01)
+    assert sum(geod_area(from_plane(p)) for p in pieces) > union + 1_000  # the sum would have been wrong

@@ -107,7 +107,7 @@ def test_every_kind_of_stored_check_replays_identically(client: TestClient, coun
             document["source"],
             answer["differences"][:5],
         )
-        assert answer["method"] == answer["current_method"] == document["overlay_method"] == "survey-plane/1"
+        assert answer["method"] == answer["current_method"] == document["overlay_method"] == "survey-plane/2"
         assert answer["data_versions"] == document["data_versions"] and "XZQ" in document["data_versions"]
         assert not answer["changes"]["verdict"]["changed"] and answer["changes"]["versions"] == []
     assert stored_rows(county) == stored  # a replay stores nothing …

@@ -34,7 +34,8 @@ AREA_MODEL_NAMES = {
 }
 #: The overlay method a check records (replays compare like with like): intersect, union and difference in the
 #: survey plane, pieces thinner than its noise width are empty, then measure on the ellipsoid (or in the plane).
-OVERLAY_METHOD = "survey-plane/1"
+#: /2: pieces of features the import found overlapping no other are summed, not unioned (ingest/coverage.py).
+OVERLAY_METHOD = "survey-plane/2"
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,16 @@ def _polygon_json(area: AreaContext, category_field: str | None, i: int) -> str:
     """
     feature_area = "farea" if area.model == "ellipsoidal" else "ST_Area(ig)"
     union = f"(SELECT {area.measure('ST_Union(ig)')} FROM meas{i})"
-    one_or_union = f"(SELECT CASE WHEN count(*) = 1 THEN sum(a) END FROM meas{i})"
+    # one piece, or pieces of features the import found overlapping no other (ingest/coverage.py): their sum
+    disjoint = (
+        f"(SELECT count(*) <= 1 OR (SELECT v.overlap_fids IS NOT NULL AND NOT (v.overlap_fids && array_agg(source_fid))"
+        f" FROM layer_version v WHERE v.id = :v{i}) FROM meas{i})"
+    )
+    one_or_union = f"(SELECT CASE WHEN {disjoint} THEN coalesce(sum(a), 0) END FROM meas{i})"
     category = (
         f"""(SELECT json_object_agg(coalesce(cat, ''), a) FROM (
                 SELECT properties->>'{category_field}' AS cat,
-                       CASE WHEN count(*) = 1 THEN sum(a) ELSE {area.measure("ST_Union(ig)")} END AS a
+                       CASE WHEN count(*) = 1 OR {disjoint} THEN sum(a) ELSE {area.measure("ST_Union(ig)")} END AS a
                 FROM meas{i} GROUP BY 1) c)"""
         if category_field
         else "NULL::json"

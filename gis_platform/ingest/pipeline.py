@@ -29,6 +29,7 @@ from ..settings import Settings
 from ..survey_plane import SurveyPlane
 from ..units import area_figures
 from .archive import ArchiveLimits, extract_zip
+from .coverage import CoverageWatch
 from .geometry import prepare_geometries
 from .limits import ReadLimits
 from .ogr import OgrDataset, open_ogr
@@ -299,7 +300,10 @@ def import_file(
         batches = _prepared_batches(source, layer, transformer, plane, resolved, report, settings.import_batch_size)
         by = imported_by or getpass.getuser()
         actor = actor or Actor(name=by if imported_by else cli_actor().name, kind="cli", role="admin")
-        _write_version(engine, layer, batches, source.count, report, by, on_progress, actor, plane.epsg)
+        coverage = CoverageWatch(layer.geometry_type)
+        _write_version(
+            engine, layer, coverage.watched(batches), source.count, report, by, on_progress, actor, plane.epsg, coverage
+        )
     report.duration_s = time.perf_counter() - started
     return report
 
@@ -355,6 +359,7 @@ def _write_version(
     on_progress: Callable[[int, int], Any] | None,
     actor: Actor,
     plane_srid: int,
+    coverage: CoverageWatch,
 ) -> None:
     with engine.begin() as conn:
         layer_id = _lock_layer_row(conn, layer)
@@ -406,12 +411,14 @@ def _write_version(
         conn.execute(
             text(
                 "UPDATE layer_version SET status = 'current', feature_count = :c, area_total_m2 = :a, report = :r,"
+                " overlap_fids = :ov,"
                 " extent = CASE WHEN :x0 IS NULL THEN NULL"
                 "   ELSE ST_SetSRID(ST_MakeEnvelope(:x0, :y0, :x1, :y1), 4490) END"
                 " WHERE id = :v"
             ),
             {
                 "c": stats.feature_count,
+                "ov": coverage.named(),
                 "a": stats.area_total_m2,
                 "v": version_id,
                 "r": _json(report.to_dict()),
